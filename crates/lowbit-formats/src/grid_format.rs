@@ -192,6 +192,7 @@ impl GridFormat {
     }
 
     /// Fast path for one block: chooses the grid, writes codes, returns (scale, grid index).
+    /// `scratch` holds at least 2·block bytes of codes and `vbuf` block f32s.
     #[inline]
     fn quant_block(
         &self,
@@ -199,32 +200,43 @@ impl GridFormat {
         global: GlobalScale,
         codes: &mut [u8],
         scratch: &mut [u8],
+        vbuf: &mut [f32],
     ) -> (BlockScale, usize) {
+        let n = x.len();
         let amax = abs_max_seq(x);
         let coarse = self.coarse();
+        let v = &mut vbuf[..n];
         if self.grids.len() == 1 {
             let g = &self.grids[0];
             let s = BlockScale::compute(self.scale, amax, g.max_abs(), global, coarse);
-            for (c, &v) in codes.iter_mut().zip(x) {
-                *c = g.encode(s.scale(v));
-            }
+            s.scale_slice(x, v);
+            g.encode_slice(v, &mut codes[..n]);
             return (s, 0);
         }
         let mut best: Option<(f64, BlockScale, usize)> = None;
+        let cand = &mut scratch[..n];
         for (k, g) in self.grids.iter().enumerate() {
             let s = BlockScale::compute(self.scale, amax, g.max_abs(), global, coarse);
+            s.scale_slice(x, v);
+            g.encode_slice(v, cand);
+            let lv = g.table();
             let mut err = 0.0f64;
-            for (c, &v) in scratch.iter_mut().zip(x) {
-                *c = g.encode(s.scale(v));
-                let d = v as f64 - s.unscale(g.decode(*c)) as f64;
-                err += match self.selection {
-                    Selection::Sse => d * d,
-                    Selection::Sae => d.abs(),
-                };
+            match self.selection {
+                Selection::Sse => {
+                    for (&c, &xv) in cand.iter().zip(x) {
+                        let d = xv as f64 - s.unscale(lv[c as usize]) as f64;
+                        err += d * d;
+                    }
+                }
+                Selection::Sae => {
+                    for (&c, &xv) in cand.iter().zip(x) {
+                        err += (xv as f64 - s.unscale(lv[c as usize]) as f64).abs();
+                    }
+                }
             }
             if best.as_ref().is_none_or(|b| err < b.0) {
                 best = Some((err, s, k));
-                codes.copy_from_slice(&scratch[..x.len()]);
+                codes[..n].copy_from_slice(cand);
             }
         }
         let (_, s, k) = best.expect("at least one grid");
@@ -244,12 +256,13 @@ impl GridFormat {
             .zip(scales.par_chunks_mut(chunk / self.block * stride))
             .for_each(|((xc, cc), sc)| {
                 let mut scratch = vec![0u8; self.block];
+                let mut vbuf = vec![0f32; self.block];
                 for ((xb, cb), sb) in xc
                     .chunks(self.block)
                     .zip(cc.chunks_mut(self.block))
                     .zip(sc.chunks_mut(stride))
                 {
-                    let (s, k) = self.quant_block(xb, global, cb, &mut scratch);
+                    let (s, k) = self.quant_block(xb, global, cb, &mut scratch, &mut vbuf);
                     self.store_scale(&s, k, sb);
                 }
             });
@@ -274,11 +287,12 @@ impl GridFormat {
         x.par_chunks_mut(chunk).for_each(|xc| {
             let mut codes = vec![0u8; self.block];
             let mut scratch = vec![0u8; self.block];
+            let mut vbuf = vec![0f32; self.block];
             for xb in xc.chunks_mut(self.block) {
-                let (s, k) = self.quant_block(xb, global, &mut codes, &mut scratch);
-                let g = &self.grids[k];
+                let (s, k) = self.quant_block(xb, global, &mut codes, &mut scratch, &mut vbuf);
+                let lv = self.grids[k].table();
                 for (v, &c) in xb.iter_mut().zip(&codes) {
-                    *v = s.unscale(g.decode(c));
+                    *v = s.unscale(lv[c as usize]);
                 }
             }
         });

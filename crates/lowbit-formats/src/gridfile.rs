@@ -132,7 +132,8 @@ impl GridFile {
                 grids.push(Grid::E2m1);
             } else {
                 grids.push(
-                    Grid::table(g.clone()).map_err(|e| err(format!("key `grids[{i}]`: {e}")))?,
+                    Grid::from_levels(g.clone())
+                        .map_err(|e| err(format!("key `grids[{i}]`: {e}")))?,
                 );
             }
         }

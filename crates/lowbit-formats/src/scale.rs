@@ -107,6 +107,15 @@ impl BlockScale {
         }
     }
 
+    /// Maps a slice of values onto the grid's coordinate (one branch per slice).
+    #[inline]
+    pub fn scale_slice(&self, x: &[f32], out: &mut [f32]) {
+        match self.enc {
+            Enc::Mul(f) => out.iter_mut().zip(x).for_each(|(o, &v)| *o = v * f),
+            Enc::Div(f) => out.iter_mut().zip(x).for_each(|(o, &v)| *o = v / f),
+        }
+    }
+
     /// Decodes a grid level to a value.
     #[inline(always)]
     pub fn unscale(&self, level: f32) -> f32 {

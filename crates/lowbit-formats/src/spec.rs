@@ -230,7 +230,7 @@ impl Format {
                 ),
                 "e2m1" => (vec![Grid::E2m1], 16, ScaleRule::F32, Selection::Sse),
                 "nf4" => (
-                    vec![Grid::table(crate::elem::nf4::NF4_VALUES.to_vec())?],
+                    vec![Grid::from_levels(crate::elem::nf4::NF4_VALUES.to_vec())?],
                     64,
                     ScaleRule::F32,
                     Selection::Sse,

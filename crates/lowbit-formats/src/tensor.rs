@@ -58,7 +58,18 @@ pub(crate) fn validate(
             block,
         });
     }
-    if let Some(index) = x.par_iter().position_first(|v| !v.is_finite()) {
+    // Branch-free scan per chunk (the exponent field is all ones only for NaN/Inf), then a
+    // precise search inside the first bad chunk.
+    let bad_chunk = x.par_chunks(PAR_CHUNK).position_first(|c| {
+        c.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7F80_0000)) == 0x7F80_0000
+    });
+    if let Some(ci) = bad_chunk {
+        let start = ci * PAR_CHUNK;
+        let off = x[start..]
+            .iter()
+            .position(|v| !v.is_finite())
+            .unwrap_or_default();
+        let index = start + off;
         return Err(FormatError::NonFinite {
             index,
             value: x[index],

@@ -27,9 +27,18 @@ fn gmse_matches_the_spec_table() {
         let rel = (g.gmse - spec).abs() / spec;
         // The spec prints 5 decimals: INT8's 0.00008 is only known to ±0.000005.
         let printed = (g.gmse - spec).abs() <= 0.000005;
-        assert!(rel < 0.02 || printed, "{name}: GMSE {} vs spec {spec} ({:.2}% off)", g.gmse, rel * 100.0);
+        assert!(
+            rel < 0.02 || printed,
+            "{name}: GMSE {} vs spec {spec} ({:.2}% off)",
+            g.gmse,
+            rel * 100.0
+        );
         // One scale per 4096-value row makes INT8's row MSEs vary more: 2^22 samples give ~0.53%.
-        let se_limit = if name == "int8:block=4096" { 0.01 } else { 0.005 };
+        let se_limit = if name == "int8:block=4096" {
+            0.01
+        } else {
+            0.005
+        };
         assert!(g.se / g.gmse < se_limit, "{name}: SE {} too large", g.se);
     }
 }

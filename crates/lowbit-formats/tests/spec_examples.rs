@@ -17,7 +17,10 @@ const Y16: [f32; 16] = [
 
 fn fq(name: &str, x: &[f32]) -> Vec<f32> {
     let mut y = x.to_vec();
-    Format::parse(name).unwrap().fake_quant(&mut y, x.len()).unwrap();
+    Format::parse(name)
+        .unwrap()
+        .fake_quant(&mut y, x.len())
+        .unwrap();
     y
 }
 
@@ -48,7 +51,14 @@ fn mxfp4_worked_example() {
     assert_eq!(e.scales, vec![0x7F]);
     let rceil = fq("mxfp4-rceil", &V32);
     assert!((mse(&V32, &rceil) - 0.106413).abs() < 1e-6);
-    assert_eq!(Format::parse("mxfp4-rceil").unwrap().encode(&V32, 32).unwrap().scales, vec![0x80]);
+    assert_eq!(
+        Format::parse("mxfp4-rceil")
+            .unwrap()
+            .encode(&V32, 32)
+            .unwrap()
+            .scales,
+        vec![0x80]
+    );
     assert_eq!(fq("mxfp4-even", &V32), rceil);
 }
 
@@ -57,12 +67,17 @@ fn nvfp4_example_a() {
     let f = Format::parse("nvfp4").unwrap();
     let e = f.encode(&X16, 16).unwrap();
     assert_eq!(e.scales, vec![0x7E]);
-    assert_eq!(e.codes, vec![0xA0, 0x06, 0x1C, 0x86, 0xD2, 0x40, 0x19, 0x3F]);
+    assert_eq!(
+        e.codes,
+        vec![0xA0, 0x06, 0x1C, 0x86, 0xD2, 0x40, 0x19, 0x3F]
+    );
     let codes = pack::unpack(&e.codes, 4, 16).unwrap();
     let vals: Vec<f32> = codes.iter().map(|&c| e2m1_to_f32(c)).collect();
     assert_eq!(
         vals,
-        [0.0, -1.0, 4.0, 0.0, -2.0, 0.5, 4.0, -0.0, 1.0, -3.0, 0.0, 2.0, -0.5, 0.5, -6.0, 1.5]
+        [
+            0.0, -1.0, 4.0, 0.0, -2.0, 0.5, 4.0, -0.0, 1.0, -3.0, 0.0, 2.0, -0.5, 0.5, -6.0, 1.5
+        ]
     );
     let expect = [
         0.0, -0.683333, 2.733333, 0.0, -1.366667, 0.341667, 2.733333, -0.0, 0.683333, -2.05, 0.0,
@@ -81,11 +96,15 @@ fn nvfp4_example_b() {
     let vals: Vec<f32> = codes.iter().map(|&c| e2m1_to_f32(c)).collect();
     assert_eq!(
         vals[..16],
-        [0.0, -1.0, 4.0, 0.0, -2.0, 0.5, 6.0, -0.0, 1.0, -3.0, 0.0, 2.0, -0.5, 0.5, -6.0, 1.5]
+        [
+            0.0, -1.0, 4.0, 0.0, -2.0, 0.5, 6.0, -0.0, 1.0, -3.0, 0.0, 2.0, -0.5, 0.5, -6.0, 1.5
+        ]
     );
     assert_eq!(
         vals[16..],
-        [6.0, -0.5, 0.0, 4.0, -2.0, 0.5, 0.0, -6.0, 1.0, 0.0, -0.0, 3.0, 3.0, -4.0, 0.5, -0.5]
+        [
+            6.0, -0.5, 0.0, 4.0, -2.0, 0.5, 0.0, -6.0, 1.0, 0.0, -0.0, 3.0, 3.0, -4.0, 0.5, -0.5
+        ]
     );
     let d = f.decode(&e).unwrap();
     assert!((mse(&x[..16], &d[..16]) - 0.040764).abs() < 1e-6);
@@ -98,14 +117,24 @@ fn int_and_nf4_examples() {
     assert!((mse(&X16, &s) - 0.026206).abs() < 1e-6);
     let a = fq("int4:block=16,asym", &X16);
     assert!((mse(&X16, &a) - 0.021020).abs() < 1e-6);
-    let e = Format::parse("int4:block=16,asym").unwrap().encode(&X16, 16).unwrap();
+    let e = Format::parse("int4:block=16,asym")
+        .unwrap()
+        .encode(&X16, 16)
+        .unwrap();
     let q = pack::unpack(&e.codes, 4, 16).unwrap();
     assert_eq!(q, [8, 7, 13, 8, 6, 9, 15, 8, 10, 4, 8, 11, 7, 9, 0, 10]);
     assert_eq!(e.scales[4], 8, "zero point");
     let i8 = fq("int8:block=16", &X16);
-    let maxerr = X16.iter().zip(&i8).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let maxerr = X16
+        .iter()
+        .zip(&i8)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     assert!((maxerr - 0.014567).abs() < 1e-6);
-    let n = Format::parse("nf4:block=16").unwrap().encode(&X16, 16).unwrap();
+    let n = Format::parse("nf4:block=16")
+        .unwrap()
+        .encode(&X16, 16)
+        .unwrap();
     let codes = pack::unpack(&n.codes, 4, 16).unwrap();
     assert_eq!(codes, [7, 5, 13, 7, 4, 8, 14, 7, 9, 2, 7, 12, 6, 8, 0, 10]);
     assert!((mse(&X16, &fq("nf4:block=16", &X16)) - 0.016560).abs() < 1e-6);
