@@ -25,7 +25,73 @@ pub enum Format {
     },
 }
 
+/// The element type of stored block scales (for export, e.g. compressed-tensors names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScaleDtype {
+    /// One E4M3 byte per block (NVFP4 family; selector bits may be set).
+    E4m3,
+    /// One E8M0 byte per block (MX).
+    E8m0,
+    /// One little-endian f32 per block.
+    F32,
+}
+
+/// How [`Encoded::scales`] is laid out per block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScaleLayout {
+    /// Scale element type.
+    pub dtype: ScaleDtype,
+    /// Bytes of the scale itself per block (1 or 4).
+    pub scale_bytes: usize,
+    /// Name of the one extra byte per block after the scale, if any: `"zero_point"` (asymmetric
+    /// INT) or `"grid_index"` (multi-grid formats without spare scale bits).
+    pub extra: Option<&'static str>,
+}
+
+impl ScaleLayout {
+    /// Bytes per block in total.
+    pub fn stride(&self) -> usize {
+        self.scale_bytes + self.extra.is_some() as usize
+    }
+}
+
 impl Format {
+    /// Scale layout of quantizing formats; `None` for pure sparsity.
+    pub fn scale_layout(&self) -> Option<ScaleLayout> {
+        match self {
+            Format::Grid(g) => {
+                let (dtype, scale_bytes) = match g.scale_rule() {
+                    crate::ScaleRule::E4m3Global => (ScaleDtype::E4m3, 1),
+                    crate::ScaleRule::E8m0(_) => (ScaleDtype::E8m0, 1),
+                    crate::ScaleRule::F32 => (ScaleDtype::F32, 4),
+                };
+                let extra = (g.scale_stride() > scale_bytes).then_some("grid_index");
+                Some(ScaleLayout {
+                    dtype,
+                    scale_bytes,
+                    extra,
+                })
+            }
+            Format::Int(i) => Some(ScaleLayout {
+                dtype: ScaleDtype::F32,
+                scale_bytes: 4,
+                extra: (!i.symmetric).then_some("zero_point"),
+            }),
+            Format::Sparse(_) => None,
+            Format::SparseQuant { quant, .. } => quant.scale_layout(),
+        }
+    }
+
+    /// Bits per stored code (4 → two codes per byte), or `None` for pure sparsity.
+    pub fn code_bits(&self) -> Option<u32> {
+        match self {
+            Format::Grid(g) => Some(g.grids()[0].code_bits()),
+            Format::Int(i) => Some(i.bits),
+            Format::Sparse(_) => None,
+            Format::SparseQuant { quant, .. } => quant.code_bits(),
+        }
+    }
+
     /// Canonical name (parses back to the same format).
     pub fn name(&self) -> String {
         match self {

@@ -35,7 +35,7 @@ pub mod spec;
 mod tensor;
 
 pub use error::FormatError;
-pub use format::Format;
+pub use format::{Format, ScaleDtype, ScaleLayout};
 pub use gmse::{Gmse, gmse, gmse_on};
 pub use grid::Grid;
 pub use grid_format::{GridFormat, Selection};

@@ -1,0 +1,43 @@
+//! `lowbit`: train and compress language models over low-bit representations.
+//!
+//! The binary is thin: each subcommand parses its arguments here and calls the library crates.
+
+mod formats_cmd;
+mod quantize_cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "lowbit",
+    version,
+    about = "Exact low-bit formats (NVFP4, MXFP4, INT, NF4, multi-grid, sparse) for LLM training",
+    long_about = "Exact low-bit formats (NVFP4, MXFP4, INT, NF4, multi-grid, sparse) for LLM training.\n\n\
+                  The multi-grid families (po2-nf4, mpo2, split87, sfp4) follow lowbit's own \
+                  definitions of the Grid Games families (shared/specs/grids-and-capacity.md); \
+                  their grids are data (grids/*.toml) so published values drop in unchanged."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List formats and report their Gaussian-MSE capacity.
+    Formats(formats_cmd::FormatsArgs),
+    /// Round-to-nearest quantization of a safetensors checkpoint.
+    Quantize(quantize_cmd::QuantizeArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Formats(a) => formats_cmd::run(a),
+        Cmd::Quantize(a) => quantize_cmd::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
