@@ -100,12 +100,15 @@ fn ref_scale(f: &GridFormat, amax: f32, grid: &Grid, enc_g: f32, dec_g: f32) -> 
     }
 }
 
-/// Reference encode: returns (unpacked codes, scale bytes, tensor scale).
+/// Unpacked codes, scale bytes and the tensor scale of a reference encode.
+type RefEncoding = (Vec<u8>, Vec<u8>, Option<f32>);
+
+/// Reference encode.
 pub(crate) fn encode_unpacked(
     f: &GridFormat,
     x: &[f32],
     cols: usize,
-) -> Result<(Vec<u8>, Vec<u8>, Option<f32>), FormatError> {
+) -> Result<RefEncoding, FormatError> {
     validate(x, cols, f.block, &f.name)?;
     let mut g_amax = 0.0f32;
     for &v in x {

@@ -10,7 +10,9 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 fn golden(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/golden")
+        .join(name);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).expect("golden file is JSON")
 }
@@ -24,7 +26,11 @@ fn pairs(v: &Value) -> Vec<(u32, u32)> {
 }
 
 fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array().expect("array").iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn u8s(v: &Value) -> Vec<u8> {
@@ -39,12 +45,20 @@ fn casts_match_the_oracle() {
     for (xb, code) in e2m1 {
         let x = f32::from_bits(xb);
         assert_eq!(f32_to_e2m1(x) as u32, code, "E2M1 fast, x = {x:e}");
-        assert_eq!(f32_to_e2m1_reference(x) as u32, code, "E2M1 reference, x = {x:e}");
+        assert_eq!(
+            f32_to_e2m1_reference(x) as u32,
+            code,
+            "E2M1 reference, x = {x:e}"
+        );
     }
     for (xb, byte) in pairs(&g["e4m3"]) {
         let x = f32::from_bits(xb);
         assert_eq!(f32_to_e4m3(x) as u32, byte, "E4M3 fast, x = {x:e}");
-        assert_eq!(f32_to_e4m3_reference(x) as u32, byte, "E4M3 reference, x = {x:e}");
+        assert_eq!(
+            f32_to_e4m3_reference(x) as u32,
+            byte,
+            "E4M3 reference, x = {x:e}"
+        );
     }
     for (key, r) in [
         ("e8m0_floor", MxRounding::Floor),
@@ -53,13 +67,20 @@ fn casts_match_the_oracle() {
     ] {
         for (ab, byte) in pairs(&g[key]) {
             let a = f32::from_bits(ab);
-            assert_eq!(exponent_to_byte(shared_exponent(a, 6.0, r)) as u32, byte, "{key}, amax = {a:e}");
+            assert_eq!(
+                exponent_to_byte(shared_exponent(a, 6.0, r)) as u32,
+                byte,
+                "{key}, amax = {a:e}"
+            );
         }
     }
     for (byte, vb) in pairs(&g["e4m3_decode"]) {
         let v = e4m3_to_f32(byte as u8);
         let want = f32::from_bits(vb);
-        assert!(v.to_bits() == vb || (v.is_nan() && want.is_nan()), "E4M3 decode {byte:#x}");
+        assert!(
+            v.to_bits() == vb || (v.is_nan() && want.is_nan()),
+            "E4M3 decode {byte:#x}"
+        );
     }
     for (code, vb) in pairs(&g["e2m1_decode"]) {
         assert_eq!(e2m1_to_f32(code as u8).to_bits(), vb, "E2M1 decode {code}");
@@ -97,10 +118,22 @@ fn block_encodings_match_the_oracle() {
                 let bits = f.code_bits().unwrap();
                 let codes = pack::unpack(&e.codes, bits, x.len()).unwrap();
                 assert_eq!(codes, u8s(&case["codes"]), "{label} ({path}): codes");
-                assert_eq!(e.codes, u8s(&case["packed"]), "{label} ({path}): packed bytes");
-                assert_eq!(e.scales, u8s(&case["scales"]), "{label} ({path}): scale bytes");
+                assert_eq!(
+                    e.codes,
+                    u8s(&case["packed"]),
+                    "{label} ({path}): packed bytes"
+                );
+                assert_eq!(
+                    e.scales,
+                    u8s(&case["scales"]),
+                    "{label} ({path}): scale bytes"
+                );
                 match case["tensor_scale"].as_u64() {
-                    Some(ts) => assert_eq!(e.tensor_scale.map(f32::to_bits), Some(ts as u32), "{label}: tensor scale"),
+                    Some(ts) => assert_eq!(
+                        e.tensor_scale.map(f32::to_bits),
+                        Some(ts as u32),
+                        "{label}: tensor scale"
+                    ),
                     None => assert_eq!(e.tensor_scale, None, "{label}: tensor scale"),
                 }
                 let want = u32s(&case["dequant"]);
