@@ -10,11 +10,11 @@ use rayon::prelude::*;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IntFormat {
     /// Bits per value (2..=8).
-    pub bits: u32,
+    pub(crate) bits: u32,
     /// Values per block.
-    pub block: usize,
+    pub(crate) block: usize,
     /// Symmetric absmax (true) or asymmetric min–max with a zero point (false).
-    pub symmetric: bool,
+    pub(crate) symmetric: bool,
 }
 
 /// Per-block parameters: scale and zero point (0 for symmetric).
@@ -45,6 +45,19 @@ impl IntFormat {
             });
         }
         Ok(f)
+    }
+
+    /// Bits per value.
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+    /// Values per block.
+    pub fn block(&self) -> usize {
+        self.block
+    }
+    /// Symmetric absmax (true) or asymmetric min–max (false).
+    pub fn symmetric(&self) -> bool {
+        self.symmetric
     }
 
     /// Canonical name, e.g. `int4`, `int4:block=64,asym`.
