@@ -24,8 +24,8 @@ pub struct GridFile {
     /// Grid selection criterion (`sse` default, or `sae`).
     #[serde(default)]
     pub selection: Option<Selection>,
-    /// The grids; each is 2^element_bits ascending levels, or the string-free special case of
-    /// E2M1 written as `e2m1 = true` on a grid index (see `e2m1_grids`).
+    /// The grids: each is 2^element_bits ascending levels, except grids listed in
+    /// `e2m1_grids`, which hold the 16 E2M1 code values in code order.
     pub grids: Vec<Vec<f32>>,
     /// Indices of grids that are the OCP E2M1 element type (RNE casts, −0 kept) rather than
     /// tables; their entry in `grids` must list the 16 E2M1 code values.

@@ -34,19 +34,38 @@ fn a_grid_directory_adds_formats() {
     s.fake_quant(&mut b, 64).unwrap();
     assert_eq!(a, b, "same grids, same result");
     assert!(reg.names().contains(&"mpo2".to_string()));
-    assert_eq!(Format::parse_with("mpo2:block=32", &reg).unwrap().block_size(), 32);
+    assert_eq!(
+        Format::parse_with("mpo2:block=32", &reg)
+            .unwrap()
+            .block_size(),
+        32
+    );
 }
 
 #[test]
 fn bad_grid_files_name_the_key() {
     let cases = [
-        ("name = 'x'\nelement_bits = 4\nblock_size = 16\nscale = 'e4m3-global'\ngrids = [[1.0, 0.0]]\n", "grids[0]"),
-        ("name = 'x'\nelement_bits = 1\nblock_size = 16\nscale = 'e4m3-global'\ngrids = [[1.0, 0.0]]\n", "ascending"),
-        ("name = 'x'\nelement_bits = 1\nblock_size = 16\nscale = 'e5m2'\ngrids = [[0.0, 1.0]]\n", "scale"),
-        ("name = 'x'\nelement_bits = 1\nblock_size = 16\nscale = 'f32'\ngrids = [[0.0, 1.0]]\nbogus = 1\n", "bogus"),
+        (
+            "name = 'x'\nelement_bits = 4\nblock_size = 16\nscale = 'e4m3-global'\ngrids = [[1.0, 0.0]]\n",
+            "grids[0]",
+        ),
+        (
+            "name = 'x'\nelement_bits = 1\nblock_size = 16\nscale = 'e4m3-global'\ngrids = [[1.0, 0.0]]\n",
+            "ascending",
+        ),
+        (
+            "name = 'x'\nelement_bits = 1\nblock_size = 16\nscale = 'e5m2'\ngrids = [[0.0, 1.0]]\n",
+            "scale",
+        ),
+        (
+            "name = 'x'\nelement_bits = 1\nblock_size = 16\nscale = 'f32'\ngrids = [[0.0, 1.0]]\nbogus = 1\n",
+            "bogus",
+        ),
     ];
     for (text, needle) in cases {
-        let e = GridFile::from_toml(text, "grids/x.toml").unwrap_err().to_string();
+        let e = GridFile::from_toml(text, "grids/x.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("grids/x.toml") && e.contains(needle), "{e}");
     }
 }
