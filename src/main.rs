@@ -4,6 +4,7 @@
 
 mod formats_cmd;
 mod quantize_cmd;
+mod scaling_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,8 @@ enum Cmd {
     Formats(formats_cmd::FormatsArgs),
     /// Round-to-nearest quantization of a safetensors checkpoint.
     Quantize(quantize_cmd::QuantizeArgs),
+    /// Scaling laws: fit Chinchilla / unified laws to runs, capacity per format.
+    Scaling(scaling_cmd::ScalingArgs),
 }
 
 fn main() {
@@ -35,6 +38,7 @@ fn main() {
     let result = match cli.cmd {
         Cmd::Formats(a) => formats_cmd::run(a),
         Cmd::Quantize(a) => quantize_cmd::run(a),
+        Cmd::Scaling(a) => scaling_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
