@@ -2,6 +2,7 @@
 //!
 //! The binary is thin: each subcommand parses its arguments here and calls the library crates.
 
+mod data_cmd;
 mod formats_cmd;
 mod quantize_cmd;
 mod scaling_cmd;
@@ -29,6 +30,8 @@ enum Cmd {
     Formats(formats_cmd::FormatsArgs),
     /// Round-to-nearest quantization of a safetensors checkpoint.
     Quantize(quantize_cmd::QuantizeArgs),
+    /// Corpus preparation and tokenization.
+    Data(data_cmd::DataArgs),
     /// Scaling laws: fit Chinchilla / unified laws to runs, capacity per format.
     Scaling(scaling_cmd::ScalingArgs),
 }
@@ -39,6 +42,7 @@ fn main() {
         Cmd::Formats(a) => formats_cmd::run(a),
         Cmd::Quantize(a) => quantize_cmd::run(a),
         Cmd::Scaling(a) => scaling_cmd::run(a),
+        Cmd::Data(a) => data_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
