@@ -1,0 +1,13 @@
+//! # lowbit-train
+//!
+//! Recipes and checkpoints of lowbit's trainer (DESIGN.md §2–3): a recipe is typed TOML with
+//! unknown keys rejected, `extends = "base"` composition and `--set section.key=value` overrides
+//! checked against the schema; a checkpoint is a directory written to a temporary name, fsynced,
+//! renamed and then published through an atomically replaced `LATEST`, with a SHA-256 manifest
+//! verified on load. The training loop itself joins once `lowbit-nn` lands.
+
+pub mod checkpoint;
+pub mod recipe;
+
+// checkpoint API below
+pub use recipe::{Recipe, RecipeError, load_recipe};
