@@ -9,5 +9,5 @@
 pub mod checkpoint;
 pub mod recipe;
 
-// checkpoint API below
+pub use checkpoint::{CheckpointError, CheckpointStore, Manifest, Resumed};
 pub use recipe::{Recipe, RecipeError, load_recipe};
