@@ -8,6 +8,8 @@
 
 pub mod checkpoint;
 pub mod recipe;
+pub mod schedule;
 
 pub use checkpoint::{CheckpointError, CheckpointStore, Manifest, Resumed};
 pub use recipe::{Recipe, RecipeError, load_recipe};
+pub use schedule::OneCycle;
