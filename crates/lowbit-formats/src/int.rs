@@ -119,10 +119,13 @@ impl IntFormat {
                 hi = 1.0;
             }
             let s = (hi - lo) / self.qmax();
-            IntScale {
-                s,
-                z: (-lo / s).round_ties_even().clamp(0.0, self.qmax()),
-            }
+            // A range below (2^b − 1)·2^−149 underflows s to 0; z = 0 then (−lo/0 would be NaN).
+            let z = if s == 0.0 {
+                0.0
+            } else {
+                (-lo / s).round_ties_even().clamp(0.0, self.qmax())
+            };
+            IntScale { s, z }
         }
     }
 
@@ -277,7 +280,12 @@ impl IntFormat {
                     (lo, hi) = (-1.0, 1.0);
                 }
                 let s = (hi - lo) / qmax;
-                (s, (-lo / s).round_ties_even().max(0.0).min(qmax))
+                let z = if s == 0.0 {
+                    0.0
+                } else {
+                    (-lo / s).round_ties_even().max(0.0).min(qmax)
+                };
+                (s, z)
             };
             for v in block.iter_mut() {
                 let q = if s == 0.0 {

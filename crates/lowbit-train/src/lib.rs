@@ -7,6 +7,7 @@
 //! verified on load. The training loop itself joins once `lowbit-nn` lands.
 
 pub mod checkpoint;
+pub mod metrics;
 pub mod recipe;
 pub mod schedule;
 

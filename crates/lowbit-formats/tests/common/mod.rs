@@ -94,6 +94,11 @@ pub fn cases(seed: u64) -> Vec<Case> {
         })
         .collect();
     push("subnormals", sub);
+    // A block whose only non-zero is the smallest subnormal: INT scales underflow to 0.
+    let mut lone = vec![0.0f32; 2 * cols];
+    lone[5] = f32::from_bits(1);
+    lone[cols + 70] = -f32::from_bits(1);
+    push("lone-min-subnormal", lone);
     let mut huge = gauss(&mut rng, 2 * cols, 1e30);
     huge[7] = 3.0e38;
     huge[200] = -3.4e38;

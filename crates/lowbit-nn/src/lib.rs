@@ -1,0 +1,13 @@
+//! lowbit-nn: the tensor side of lowbit's quantization-aware training, on Burn 0.22.
+//!
+//! * [`quant::fake`] — fake quantization along the last (reduction) dimension, equal bit for bit
+//!   to [`lowbit_formats::Format::fake_quant`] (tensor ops where exact, host round-trip otherwise).
+//! * [`quant::estimator`] — gradient estimators written as `pass + (q − pass).detach()`.
+//! * [`quant::hadamard`] — block Walsh–Hadamard rotation (QuEST, Panferov et al. 2025).
+//!
+//! See `README.md` beside this crate for requirements, limits and evidence.
+
+pub mod error;
+pub mod quant;
+
+pub use error::NnError;

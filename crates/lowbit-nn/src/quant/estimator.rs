@@ -1,0 +1,263 @@
+//! Gradient estimators for quantization-aware training, each written as
+//! `out = pass + (q − pass).detach()`: the forward value is exactly `q`, the gradient is that of
+//! `pass` (which carries the mask), so no custom backward op is needed.
+//!
+//! * STE — Bengio et al., "Estimating or Propagating Gradients Through Stochastic Neurons", 2013.
+//! * Clipped STE — gradient 1 where `|x| ≤ clip · scale`, else 0 (as in PACT/LSQ-style clipping).
+//! * Trust mask — QuEST (Panferov et al., "QuEST: Stable Training of LLMs with 1-Bit Weights and
+//!   Activations", 2025): gradient 1 where `|q − x| ≤ T`, default `T = step / 2`.
+//! * LSQ — Esser et al., "Learned Step Size Quantization", ICLR 2020: learned step `s` whose
+//!   gradient is scaled by `g = 1 / sqrt(N · Q_P)`.
+
+use burn::tensor::Tensor;
+
+use crate::NnError;
+
+/// Which gradient estimator a quantized layer uses.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Estimator {
+    /// Straight-through: gradient 1 everywhere.
+    #[default]
+    Ste,
+    /// Straight-through inside `|x| ≤ clip · scale`, zero outside.
+    ClippedSte {
+        /// Clip multiple of the block scale (e.g. the grid's max level).
+        clip: f32,
+    },
+    /// QuEST trust mask: gradient 1 where `|q − x| ≤ factor · step / 2`.
+    Trust {
+        /// Multiple of the half step; 1 is the QuEST default.
+        factor: f32,
+    },
+    /// Learned step size (see [`lsq`]).
+    Lsq,
+}
+
+/// `x + (q − x).detach()`: forward `q`, gradient 1.
+pub fn ste<const D: usize>(x: Tensor<D>, q: Tensor<D>) -> Tensor<D> {
+    masked(x, q, None)
+}
+
+/// Clipped STE: forward `q`, gradient `1[|x| ≤ clip · scale]`.
+///
+/// # Shapes
+/// `x`, `q`, `scale`: the same shape (expand per-block scales first).
+pub fn clipped_ste<const D: usize>(
+    x: Tensor<D>,
+    q: Tensor<D>,
+    scale: Tensor<D>,
+    clip: f32,
+) -> Tensor<D> {
+    let keep = x
+        .clone()
+        .detach()
+        .abs()
+        .lower_equal(scale.detach().mul_scalar(clip));
+    masked(x, q, Some(keep.float()))
+}
+
+/// QuEST trust estimator: forward `q`, gradient `1[|q − x| ≤ factor · step / 2]`.
+///
+/// # Shapes
+/// `x`, `q`, `step`: the same shape (`step` = one grid step in value units, e.g. the block scale).
+pub fn trust<const D: usize>(
+    x: Tensor<D>,
+    q: Tensor<D>,
+    step: Tensor<D>,
+    factor: f32,
+) -> Tensor<D> {
+    let t = step.detach().mul_scalar(factor * 0.5);
+    let keep = q
+        .clone()
+        .detach()
+        .sub(x.clone().detach())
+        .abs()
+        .lower_equal(t);
+    masked(x, q, Some(keep.float()))
+}
+
+/// `pass = x ⊙ mask` (mask detached), `out = pass + (q − pass).detach()`.
+fn masked<const D: usize>(x: Tensor<D>, q: Tensor<D>, mask: Option<Tensor<D>>) -> Tensor<D> {
+    let pass = match mask {
+        Some(m) => x.mul(m),
+        None => x,
+    };
+    let delta = q.detach().sub(pass.clone().detach());
+    pass.add(delta)
+}
+
+/// Multiplies the gradient of `s` by `g` while leaving its value unchanged (LSQ `grad_scale`).
+pub fn grad_scale<const D: usize>(s: Tensor<D>, g: f32) -> Tensor<D> {
+    let sg = s.clone().mul_scalar(g);
+    s.sub(sg.clone()).detach().add(sg)
+}
+
+/// LSQ fake quantizer: `x̂ = round(clamp(x / s, −Q_N, Q_P)) · s` with a straight-through round and
+/// the step's gradient scaled by `g = 1 / sqrt(N · Q_P)`, N = number of elements of `x`.
+///
+/// Gradients: ∂x̂/∂x = 1 inside the clamp range, 0 outside; ∂x̂/∂s = g · (round(v) − v) inside and
+/// g · (−Q_N or Q_P) outside, with v = x / s.
+///
+/// # Shapes
+/// `x`: `[..]`; `s`: broadcastable to `x` (e.g. `[1, 1]` per tensor or `[rows, 1]` per row).
+///
+/// # Errors
+/// [`NnError::Config`] if `bits` is not in 2..=8.
+pub fn lsq<const D: usize>(
+    x: Tensor<D>,
+    s: Tensor<D>,
+    bits: u32,
+    symmetric: bool,
+) -> Result<Tensor<D>, NnError> {
+    if !(2..=8).contains(&bits) {
+        return Err(NnError::Config(format!(
+            "LSQ bits must be 2..=8, got {bits}"
+        )));
+    }
+    let (qn, qp) = lsq_range(bits, symmetric);
+    let n: usize = x.dims().iter().product();
+    let g = 1.0 / ((n as f64) * (qp as f64)).sqrt();
+    let s = grad_scale(s, g as f32);
+    let v = x.div(s.clone()).clamp(-qn, qp);
+    let r = v.clone().add(v.clone().detach().round().sub(v.detach()));
+    Ok(r.mul(s))
+}
+
+/// `(Q_N, Q_P)` of LSQ: signed `(2^(b−1), 2^(b−1) − 1)`, unsigned `(0, 2^b − 1)`.
+pub fn lsq_range(bits: u32, symmetric: bool) -> (f32, f32) {
+    if symmetric {
+        let h = (1u32 << (bits - 1)) as f32;
+        (h, h - 1.0)
+    } else {
+        (0.0, ((1u32 << bits) - 1) as f32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    fn dev() -> Device {
+        Device::flex().autodiff()
+    }
+
+    fn vec(t: Tensor<1>) -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
+    }
+
+    const X: [f32; 6] = [-2.6, -0.7, 0.0, 0.4, 1.2, 3.1];
+    const Q: [f32; 6] = [-2.0, -1.0, 0.0, 0.0, 1.0, 3.0];
+    const W: [f32; 6] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+
+    /// Runs `f(x, q)`, returns (forward values, d(Σ w·out)/dx).
+    fn run(f: impl Fn(Tensor<1>, Tensor<1>) -> Tensor<1>) -> (Vec<f32>, Vec<f32>) {
+        let d = dev();
+        let x = Tensor::<1>::from_floats(X, &d).require_grad();
+        let q = Tensor::<1>::from_floats(Q, &d);
+        let w = Tensor::<1>::from_floats(W, &d);
+        let out = f(x.clone(), q);
+        let grads = out.clone().mul(w).sum().backward();
+        (vec(out.detach()), vec(x.grad(&grads).unwrap()))
+    }
+
+    #[test]
+    fn ste_forward_is_q_gradient_is_one() {
+        let (fwd, g) = run(ste);
+        assert_eq!(fwd, Q);
+        assert_eq!(g, W);
+    }
+
+    #[test]
+    fn clipped_ste_masks_outside_clip_times_scale() {
+        // scale 1, clip 1.5: |x| ≤ 1.5 passes.
+        let (fwd, g) = run(|x, q| {
+            let s = x.clone().detach().zeros_like().add_scalar(1.0f32);
+            clipped_ste(x, q, s, 1.5)
+        });
+        assert_eq!(fwd, Q);
+        let want: Vec<f32> = X
+            .iter()
+            .zip(W)
+            .map(|(x, w)| if x.abs() <= 1.5 { w } else { 0.0 })
+            .collect();
+        assert_eq!(g, want);
+    }
+
+    #[test]
+    fn trust_masks_large_quantization_error() {
+        // step 1, factor 0.5 → T = 0.25: keeps |q − x| ≤ 0.25.
+        let (fwd, g) = run(|x, q| {
+            let s = x.clone().detach().zeros_like().add_scalar(1.0f32);
+            trust(x, q, s, 0.5)
+        });
+        assert_eq!(fwd, Q);
+        let want: Vec<f32> = X
+            .iter()
+            .zip(Q)
+            .zip(W)
+            .map(|((x, q), w)| if (q - x).abs() <= 0.25 { w } else { 0.0 })
+            .collect();
+        assert_eq!(g, want);
+    }
+
+    #[test]
+    fn lsq_gradients_match_formula() {
+        let d = dev();
+        let (bits, s0) = (3u32, 0.8f32);
+        let (qn, qp) = lsq_range(bits, true);
+        let x = Tensor::<2>::from_floats([X], &d).require_grad();
+        let s = Tensor::<2>::from_floats([[s0]], &d).require_grad();
+        let w = Tensor::<2>::from_floats([W], &d);
+        let out = lsq(x.clone(), s.clone(), bits, true).unwrap();
+        let grads = out.clone().mul(w).sum().backward();
+        let gx = x
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap();
+        let gs = s
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap();
+        let fwd = out
+            .detach()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap();
+        let g = 1.0 / ((X.len() as f64) * qp as f64).sqrt();
+        let mut want_gs = 0.0f64;
+        for i in 0..X.len() {
+            let v = X[i] / s0;
+            let vc = v.clamp(-qn, qp);
+            assert_eq!(fwd[i], vc.round_ties_even() * s0, "forward {i}");
+            let inside = v > -qn && v < qp;
+            assert_eq!(gx[i], if inside { W[i] } else { 0.0 }, "dx {i}");
+            let ds = if inside { vc.round_ties_even() - v } else { vc };
+            want_gs += (W[i] * ds) as f64 * g;
+        }
+        assert!(
+            (gs[0] as f64 - want_gs).abs() < 1e-5,
+            "ds {} vs {}",
+            gs[0],
+            want_gs
+        );
+    }
+
+    #[test]
+    fn lsq_rejects_bad_bits() {
+        let d = Device::flex();
+        let x = Tensor::<2>::from_floats([[1.0f32]], &d);
+        let s = Tensor::<2>::from_floats([[1.0f32]], &d);
+        assert!(lsq(x, s, 1, true).is_err());
+    }
+}
