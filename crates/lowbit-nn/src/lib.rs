@@ -7,7 +7,9 @@
 //!
 //! See `README.md` beside this crate for requirements, limits and evidence.
 
+pub mod compressed_linear;
 pub mod error;
 pub mod quant;
 
+pub use compressed_linear::{CompressedLinear, CompressedLinearConfig};
 pub use error::NnError;
