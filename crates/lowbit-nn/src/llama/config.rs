@@ -1,0 +1,67 @@
+//! `LlamaConfig` and size presets.
+
+use super::policy::CompressionPolicy;
+use burn::config::Config;
+
+/// Configuration of a [`Llama`](super::Llama) model.
+#[derive(Config, Debug)]
+pub struct LlamaConfig {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Hidden size.
+    pub d_model: usize,
+    /// Decoder blocks.
+    pub n_layers: usize,
+    /// Attention heads.
+    pub n_heads: usize,
+    /// Key/value heads (GQA); must divide `n_heads`.
+    pub n_kv_heads: usize,
+    /// SwiGLU hidden size (QuEST default 256·ceil(8·d_model/3/256), see [`LlamaConfig::default_d_ff`]).
+    pub d_ff: usize,
+    /// RoPE base.
+    #[config(default = 10000.0)]
+    pub rope_theta: f64,
+    /// RMSNorm epsilon.
+    #[config(default = 1e-5)]
+    pub rms_norm_eps: f64,
+    /// Share embedding and LM-head weights.
+    #[config(default = false)]
+    pub tie_embeddings: bool,
+    /// Longest sequence (RoPE table size).
+    #[config(default = 2048)]
+    pub max_seq_len: usize,
+    /// Std of the N(0, σ) initialisation; output projections use σ/√(2L).
+    #[config(default = 0.02)]
+    pub init_std: f64,
+    /// Which linears are compressed.
+    #[config(default = "CompressionPolicy::new()")]
+    pub compression: CompressionPolicy,
+}
+
+impl LlamaConfig {
+    /// SwiGLU hidden size 256·ceil(8d/3/256).
+    pub fn default_d_ff(d_model: usize) -> usize {
+        256 * (8 * d_model).div_ceil(3 * 256)
+    }
+
+    /// A preset by name: `tiny` (2×64, 4 heads) … the QuEST sizes `30m` … `800m`.
+    pub fn preset(name: &str, vocab_size: usize) -> Option<Self> {
+        let (l, d, h) = match name {
+            "tiny" => (2, 64, 4),
+            "small" => (4, 256, 4),
+            "30m" => (6, 640, 5),
+            "50m" => (7, 768, 6),
+            "100m" => (8, 1024, 8),
+            "200m" => (10, 1280, 10),
+            "430m" => (13, 1664, 13),
+            "800m" => (16, 2048, 16),
+            _ => return None,
+        };
+        Some(Self::new(vocab_size, d, l, h, h, Self::default_d_ff(d)))
+    }
+
+    /// Head dimension.
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+}

@@ -1,0 +1,15 @@
+//! A Llama-style decoder (Touvron et al. 2023): pre-RMSNorm blocks, HF-convention RoPE
+//! (`rotate_half`, non-interleaved), causal grouped-query attention, SwiGLU MLP; every linear in
+//! the blocks is a [`CompressedLinear`](crate::CompressedLinear) chosen by a name policy, while
+//! embeddings and the LM head stay in full precision (QuEST `src/models/llama.py`).
+
+mod attention;
+mod config;
+mod mlp;
+mod model;
+mod policy;
+mod rope;
+
+pub use config::LlamaConfig;
+pub use model::{Llama, cross_entropy};
+pub use policy::CompressionPolicy;
