@@ -3,6 +3,19 @@
 use super::policy::CompressionPolicy;
 use burn::config::Config;
 
+/// Size presets (name, n_layers, d_model, n_heads): two CPU sizes and the QuEST sizes
+/// (formats-and-scaling.md §6: 30M 6/640/5 … 800M 16/2048/16).
+pub const PRESETS: [(&str, usize, usize, usize); 8] = [
+    ("tiny", 2, 64, 4),
+    ("small", 4, 256, 4),
+    ("30m", 6, 640, 5),
+    ("50m", 7, 768, 6),
+    ("100m", 8, 1024, 8),
+    ("200m", 10, 1280, 10),
+    ("430m", 13, 1664, 13),
+    ("800m", 16, 2048, 16),
+];
+
 /// Configuration of a [`Llama`](super::Llama) model.
 #[derive(Config, Debug)]
 pub struct LlamaConfig {
@@ -44,19 +57,9 @@ impl LlamaConfig {
         256 * (8 * d_model).div_ceil(3 * 256)
     }
 
-    /// A preset by name: `tiny` (2×64, 4 heads) … the QuEST sizes `30m` … `800m`.
+    /// A preset by name (see [`PRESETS`]).
     pub fn preset(name: &str, vocab_size: usize) -> Option<Self> {
-        let (l, d, h) = match name {
-            "tiny" => (2, 64, 4),
-            "small" => (4, 256, 4),
-            "30m" => (6, 640, 5),
-            "50m" => (7, 768, 6),
-            "100m" => (8, 1024, 8),
-            "200m" => (10, 1280, 10),
-            "430m" => (13, 1664, 13),
-            "800m" => (16, 2048, 16),
-            _ => return None,
-        };
+        let &(_, l, d, h) = PRESETS.iter().find(|p| p.0 == name)?;
         Some(Self::new(vocab_size, d, l, h, h, Self::default_d_ff(d)))
     }
 

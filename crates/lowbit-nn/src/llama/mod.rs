@@ -10,6 +10,6 @@ mod model;
 mod policy;
 mod rope;
 
-pub use config::LlamaConfig;
+pub use config::{LlamaConfig, PRESETS};
 pub use model::{Llama, cross_entropy};
 pub use policy::CompressionPolicy;

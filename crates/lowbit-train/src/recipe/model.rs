@@ -2,18 +2,7 @@
 
 use super::schema::ModelSection;
 
-/// (name, n_layers, d_model, n_heads): the QuEST sizes (formats-and-scaling.md §6) plus two
-/// CPU-sized ones.
-pub const PRESETS: [(&str, usize, usize, usize); 8] = [
-    ("tiny", 2, 64, 4),
-    ("small", 4, 256, 4),
-    ("30m", 6, 640, 5),
-    ("50m", 7, 768, 6),
-    ("100m", 8, 1024, 8),
-    ("200m", 10, 1280, 10),
-    ("430m", 13, 1664, 13),
-    ("800m", 16, 2048, 16),
-];
+pub use lowbit_nn::llama::PRESETS;
 
 /// Fully resolved model dimensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +46,7 @@ impl ModelDims {
 
 /// SwiGLU default hidden size 256·ceil(8d/3/256) (QuEST `src/models/llama.py`).
 pub fn default_d_ff(d_model: usize) -> usize {
-    256 * (8 * d_model).div_ceil(3 * 256)
+    lowbit_nn::llama::LlamaConfig::default_d_ff(d_model)
 }
 
 /// Resolves preset + overrides; `Err` names the missing or inconsistent field.
