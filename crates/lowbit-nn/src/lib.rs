@@ -9,6 +9,7 @@
 
 pub mod compressed_linear;
 pub mod error;
+pub mod hf;
 pub mod llama;
 pub mod quant;
 

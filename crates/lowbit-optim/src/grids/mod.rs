@@ -1,0 +1,1 @@
+//! Grid learning (see `../shared/specs/grids-and-capacity.md`, "Grid learning").
