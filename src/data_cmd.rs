@@ -38,20 +38,24 @@ enum DataCmd {
     },
 }
 
+/// Runs `datasets/prepare.sh NAME` (the registries' ordinary clients, pinned by version and
+/// SHA-256) from the repository root.
+pub fn prepare_corpus(name: &str) -> Result<()> {
+    let status = std::process::Command::new("bash")
+        .arg("datasets/prepare.sh")
+        .arg(name)
+        .status()
+        .context("cannot run datasets/prepare.sh (run lowbit from the repository root)")?;
+    if !status.success() {
+        bail!("datasets/prepare.sh {name} failed ({status})");
+    }
+    Ok(())
+}
+
 /// Runs `lowbit data`.
 pub fn run(a: DataArgs) -> Result<()> {
     match a.cmd {
-        DataCmd::Prepare { name } => {
-            let status = std::process::Command::new("bash")
-                .arg("datasets/prepare.sh")
-                .arg(&name)
-                .status()
-                .context("cannot run datasets/prepare.sh (run lowbit from the repository root)")?;
-            if !status.success() {
-                bail!("datasets/prepare.sh {name} failed ({status})");
-            }
-            Ok(())
-        }
+        DataCmd::Prepare { name } => prepare_corpus(&name),
         DataCmd::Tokenize {
             corpus,
             vocab_size,

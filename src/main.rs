@@ -6,6 +6,7 @@ mod data_cmd;
 mod formats_cmd;
 mod quantize_cmd;
 mod scaling_cmd;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,8 @@ enum Cmd {
     Quantize(quantize_cmd::QuantizeArgs),
     /// Corpus preparation and tokenization.
     Data(data_cmd::DataArgs),
+    /// Train a model from a recipe (recipes/*.toml): `lowbit train --recipe nvfp4-po2`.
+    Train(train_cmd::TrainArgs),
     /// Scaling laws: fit Chinchilla / unified laws to runs, capacity per format.
     Scaling(scaling_cmd::ScalingArgs),
 }
@@ -43,6 +46,7 @@ fn main() {
         Cmd::Quantize(a) => quantize_cmd::run(a),
         Cmd::Scaling(a) => scaling_cmd::run(a),
         Cmd::Data(a) => data_cmd::run(a),
+        Cmd::Train(a) => train_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

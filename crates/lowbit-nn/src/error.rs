@@ -1,6 +1,7 @@
 //! Typed errors of lowbit-nn.
 
 use lowbit_formats::FormatError;
+use std::path::PathBuf;
 
 /// Errors returned by the tensor quantizers.
 #[derive(Debug, thiserror::Error)]
@@ -30,4 +31,39 @@ pub enum NnError {
     /// Invalid estimator / rotation configuration.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A required file does not exist.
+    #[error("{} not found ({what})", path.display())]
+    MissingFile {
+        /// The file that was looked for.
+        path: PathBuf,
+        /// What it should hold, e.g. "model config".
+        what: String,
+    },
+    /// A checkpoint file is malformed (bad safetensors header, unsupported dtype, bad index).
+    #[error("{}: {message}", path.display())]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A `config.json` field has a value lowbit's Llama does not support.
+    #[error("unsupported config field `{field}`: {message}")]
+    UnsupportedConfig {
+        /// The field, dotted for nested ones (`rope_parameters.rope_type`).
+        field: String,
+        /// What was found and what is supported.
+        message: String,
+    },
+    /// Token ids or sequence lengths the model cannot take.
+    #[error("invalid input: {0}")]
+    Input(String),
 }

@@ -16,11 +16,14 @@ pub struct Record {
     pub step: u64,
     /// Training tokens seen so far.
     pub tokens: u64,
-    /// Training loss of the step (mean over micro-batches).
+    /// Training loss of the step (mean over micro-batches); JSON `null` when it was NaN/Inf
+    /// (JSON has no NaN), read back as NaN.
+    #[serde(deserialize_with = "nan_if_null")]
     pub loss: f64,
     /// Learning rate used for the step.
     pub lr: f64,
-    /// Global gradient norm before clipping.
+    /// Global gradient norm before clipping (`null` when non-finite, as `loss`).
+    #[serde(deserialize_with = "nan_if_null")]
     pub grad_norm: f64,
     /// Throughput over the logging interval.
     pub tok_s: f64,
@@ -33,6 +36,10 @@ pub struct Record {
     /// Further scalars (quantization health per layer, skipped steps, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, f64>,
+}
+
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl Record {

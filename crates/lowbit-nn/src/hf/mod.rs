@@ -1,10 +1,29 @@
-//! HuggingFace Llama naming: Burn module paths ↔ `transformers` state-dict names.
+//! HuggingFace Llama interchange (reference: `transformers/models/llama/modeling_llama.py` and
+//! `configuration_llama.py`): tensor names, `config.json`, safetensors weights and whole model
+//! directories.
 //!
 //! * [`names`] — the path → name rule and a path tracker for visitors and mappers.
 //! * [`state`] — the model's tensors as a name → host tensor map, and loading one back.
+//! * [`weights`] — safetensors reading (F32/F16/BF16/F64, sharded) and atomic writing.
+//! * [`config`] — `config.json` (transformers 4.x and 5.x) ↔ [`LlamaConfig`](crate::llama::LlamaConfig).
+//! * [`dir`] — [`load_dir`] / [`save_dir`] for HF directories and lowbit checkpoints.
 
+pub mod config;
+pub mod dir;
 pub mod names;
 pub mod state;
+pub mod weights;
 
+pub use config::{
+    CONFIG_FILE, SpecialTokens, config_from_json, config_to_json, read_config_json,
+    write_config_json,
+};
+pub use dir::{
+    LATEST_FILE, LoadOptions, LoadedModel, SaveOptions, TOKENIZER_FILE, load_dir, load_dir_with,
+    resolve_dir, save_dir, save_dir_with,
+};
 pub use names::{PathStack, hf_name};
 pub use state::{HostTensor, load_state_dict, state_dict};
+pub use weights::{
+    INDEX_FILE, MODEL_FILE, StoreDtype, read_checkpoint, read_safetensors, write_safetensors,
+};

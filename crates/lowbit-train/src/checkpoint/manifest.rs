@@ -37,7 +37,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn hash_file(path: &Path) -> Result<(u64, String), CheckpointError> {
+pub(crate) fn hash_file(path: &Path) -> Result<(u64, String), CheckpointError> {
     let mut f = std::fs::File::open(path).map_err(io(path))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

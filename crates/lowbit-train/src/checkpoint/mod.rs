@@ -5,7 +5,7 @@
 mod manifest;
 mod store;
 
-pub use manifest::{FileEntry, Manifest};
+pub use manifest::{FileEntry, Manifest, sha256_hex};
 pub use store::{CheckpointStore, Resumed};
 
 use std::path::PathBuf;
@@ -28,6 +28,14 @@ pub enum CheckpointError {
         /// The checkpoint directory.
         path: PathBuf,
         /// What failed (missing file, size or SHA-256 mismatch, bad manifest).
+        reason: String,
+    },
+    /// A file of a checkpoint could not be written.
+    #[error("{path}: cannot write checkpoint file: {reason}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
         reason: String,
     },
     /// A file name is not allowed inside a checkpoint.

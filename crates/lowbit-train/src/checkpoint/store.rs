@@ -6,7 +6,7 @@
 //! first), so a crash at any point leaves the previous complete checkpoint intact.
 //! Load: `LATEST` if it verifies; otherwise the newest `step-*` that verifies, with a warning.
 
-use super::manifest::{FileEntry, Manifest, sha256_hex};
+use super::manifest::{FileEntry, Manifest, hash_file};
 use super::{CheckpointError, io};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -37,6 +37,17 @@ fn step_name(step: u64) -> String {
 
 fn fsync_dir(dir: &Path) -> Result<(), CheckpointError> {
     File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
+}
+
+fn check_name(fname: &str) -> Result<(), CheckpointError> {
+    if fname.contains(['/', '\\'])
+        || fname == "manifest.json"
+        || fname.starts_with('.')
+        || fname.is_empty()
+    {
+        return Err(CheckpointError::BadName(fname.to_string()));
+    }
+    Ok(())
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
@@ -73,6 +84,24 @@ impl CheckpointStore {
 
     /// Writes checkpoint `step` from (file name, bytes) pairs and publishes it as `LATEST`.
     pub fn save(&self, step: u64, files: &[(&str, &[u8])]) -> Result<PathBuf, CheckpointError> {
+        self.save_with(step, |tmp| {
+            for (fname, bytes) in files {
+                check_name(fname)?;
+                write_synced(&tmp.join(fname), bytes)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes checkpoint `step` through `write`, which creates plain files in the (temporary)
+    /// directory it is given; then hashes and fsyncs them, writes the manifest, renames the
+    /// directory to `step-%08d/` and publishes it as `LATEST`. An error from `write` leaves no
+    /// trace but the temporary directory, which the next save removes.
+    pub fn save_with(
+        &self,
+        step: u64,
+        write: impl FnOnce(&Path) -> Result<(), CheckpointError>,
+    ) -> Result<PathBuf, CheckpointError> {
         std::fs::create_dir_all(&self.run_dir).map_err(io(&self.run_dir))?;
         let name = step_name(step);
         let tmp = self.run_dir.join(format!(".tmp-{name}"));
@@ -80,23 +109,19 @@ impl CheckpointStore {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
         std::fs::create_dir(&tmp).map_err(io(&tmp))?;
+        write(&tmp)?;
         let mut entries = BTreeMap::new();
-        for (fname, bytes) in files {
-            if fname.contains(['/', '\\'])
-                || *fname == "manifest.json"
-                || fname.starts_with('.')
-                || fname.is_empty()
-            {
-                return Err(CheckpointError::BadName(fname.to_string()));
-            }
-            write_synced(&tmp.join(fname), bytes)?;
-            entries.insert(
-                fname.to_string(),
-                FileEntry {
-                    size: bytes.len() as u64,
-                    sha256: sha256_hex(bytes),
-                },
-            );
+        for e in std::fs::read_dir(&tmp).map_err(io(&tmp))? {
+            let e = e.map_err(io(&tmp))?;
+            let fname = e.file_name().to_string_lossy().into_owned();
+            check_name(&fname)?;
+            let path = e.path();
+            // fsync what the writer produced (it may not have), then hash it.
+            File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&path))?;
+            let (size, sha256) = hash_file(&path)?;
+            entries.insert(fname, FileEntry { size, sha256 });
         }
         let manifest = Manifest {
             version: 1,

@@ -6,5 +6,5 @@ mod schema;
 mod validate;
 
 pub use load::{RecipeError, load_recipe, parse_recipe_str};
-pub use model::{ModelDims, PRESETS};
+pub use model::{ModelDims, PRESETS, resolve as resolve_model};
 pub use schema::*;

@@ -1,0 +1,104 @@
+//! Recipe → model: the Llama configuration with its compression policy, and a host-side
+//! initialisation that is a pure function of (seed, parameter name).
+//!
+//! Why initialise on the host: Burn's random tensors draw from one backend-global generator
+//! (`Device::seed`), so the values a parameter gets depend on what else drew from it first —
+//! another thread, another test, another backend's kernel order. Drawing every parameter from its
+//! own ChaCha8 stream keyed by its HF name makes the initial model identical on every backend and
+//! thread count, which the bit-identical-resume contract needs.
+
+use super::error::TrainError;
+use crate::recipe::{HadamardMode, Recipe, resolve_model as resolve};
+use burn::tensor::Device;
+use lowbit_nn::hf::{HostTensor, load_state_dict, state_dict};
+use lowbit_nn::llama::{CompressionPolicy, Llama, LlamaConfig};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use std::collections::BTreeMap;
+
+/// The model configuration of `recipe` for a tokenizer of `vocab_size` tokens.
+pub fn llama_config(recipe: &Recipe, vocab_size: usize) -> Result<LlamaConfig, TrainError> {
+    let dims = resolve(&recipe.model)
+        .map_err(|(key, message)| TrainError::Unsupported { key, message })?;
+    let c = &recipe.compression;
+    let hadamard = match c.hadamard {
+        HadamardMode::None => false,
+        HadamardMode::Half => true,
+        HadamardMode::Full => {
+            return Err(TrainError::Unsupported {
+                key: "compression.hadamard".into(),
+                message: "`full` (rotate back after quantizing) is not implemented; use `half` \
+                          (QuEST's HalfHadamard, the product stays in the rotated basis)"
+                    .into(),
+            });
+        }
+    };
+    let policy = CompressionPolicy::new()
+        .with_weight(c.weight.clone())
+        .with_input(c.input.clone())
+        .with_hadamard(hadamard)
+        .with_include(c.include.clone())
+        .with_exclude(c.exclude.clone());
+    Ok(LlamaConfig::new(
+        vocab_size,
+        dims.d_model,
+        dims.n_layers,
+        dims.n_heads,
+        dims.n_kv_heads,
+        dims.d_ff,
+    )
+    .with_rope_theta(recipe.model.rope_theta)
+    .with_rms_norm_eps(recipe.model.rms_norm_eps)
+    .with_tie_embeddings(recipe.model.tie_embeddings)
+    .with_max_seq_len(recipe.train.seq_len)
+    .with_compression(policy))
+}
+
+/// FNV-1a of a name: the ChaCha8 stream of that parameter.
+fn stream_of(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The initial value of parameter `name`: norm scales 1, biases 0, output projections
+/// (`o_proj`, `down_proj`) N(0, σ/√(2L)) as in GPT-2 / QuEST, every other matrix N(0, σ).
+fn init_values(name: &str, n: usize, cfg: &LlamaConfig, seed: u64) -> Result<Vec<f32>, TrainError> {
+    if name.ends_with("norm.weight") {
+        return Ok(vec![1.0; n]);
+    }
+    if name.ends_with(".bias") {
+        return Ok(vec![0.0; n]);
+    }
+    let std = if name.ends_with("o_proj.weight") || name.ends_with("down_proj.weight") {
+        cfg.init_std / (2.0 * cfg.n_layers as f64).sqrt()
+    } else {
+        cfg.init_std
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream_of(name));
+    let dist = Normal::new(0.0f32, std as f32).map_err(|e| TrainError::Unsupported {
+        key: "model".into(),
+        message: format!("initialisation std {std}: {e}"),
+    })?;
+    Ok((0..n).map(|_| dist.sample(&mut rng)).collect())
+}
+
+/// Builds the model on `device` and initialises every parameter from (seed, name).
+pub fn init_model(cfg: &LlamaConfig, seed: u64, device: &Device) -> Result<Llama, TrainError> {
+    let model = cfg.init(device)?;
+    let shapes = state_dict(&model)?;
+    let mut init = BTreeMap::new();
+    for (name, t) in shapes {
+        let values = init_values(&name, t.values.len(), cfg, seed)?;
+        init.insert(
+            name,
+            HostTensor {
+                shape: t.shape,
+                values,
+            },
+        );
+    }
+    Ok(load_state_dict(model, &init)?)
+}

@@ -1,0 +1,536 @@
+//! The step loop (DESIGN.md §2): batch(seed, step) → forward → cross-entropy → backward →
+//! non-finite guard → global clip → AdamW → metrics → eval → checkpoint.
+//!
+//! Burn's epoch-based `Learner` is not used: lowbit needs step checkpoints, a data cursor that is
+//! the step counter, and a guard that refuses a step before the optimizer sees it.
+
+use super::build::{init_model, llama_config};
+use super::error::{TrainError, io_err};
+use super::progress::Reporter;
+use super::state::{BURN_VERSION, RngState, SamplerState, TrainState};
+use crate::checkpoint::{CheckpointError, CheckpointStore, Manifest, sha256_hex};
+use crate::metrics::{MetricsSink, Record};
+use crate::recipe::{NonFinitePolicy, Recipe};
+use crate::schedule::OneCycle;
+use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use lowbit_data::{Batch, Sampler, TokenDataset};
+use lowbit_nn::hf::{SaveOptions, SpecialTokens, read_safetensors, write_safetensors};
+use lowbit_nn::llama::{Llama, LlamaConfig, cross_entropy};
+use lowbit_optim::{AdamW, AdamWConfig, clip_factor, grad_norms};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Where a run starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// A fresh run; refuses a run directory that already has checkpoints.
+    Never,
+    /// The newest complete checkpoint of the run directory (verified), or fresh if none.
+    Auto,
+    /// This checkpoint directory (verified).
+    From(PathBuf),
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A progress bar with ETA on a terminal, one plain line per log step otherwise.
+    Auto,
+    /// One plain line per log step.
+    Lines,
+    /// Nothing (tests).
+    Quiet,
+}
+
+/// Run options that are not part of the recipe.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// `checkpoints/<run-name>/`.
+    pub run_dir: PathBuf,
+    /// Where to start.
+    pub resume: Resume,
+    /// Progress display.
+    pub progress: Progress,
+    /// Set by a signal handler (Ctrl-C / SIGTERM): the run finishes its step, writes a
+    /// checkpoint and returns.
+    pub stop: Arc<AtomicBool>,
+    /// Stop (with a checkpoint) once this many steps are complete, as if interrupted.
+    pub stop_after: Option<u64>,
+    /// Testing hook: pretend the loss of this (1-based) step is NaN, to exercise the guard.
+    pub inject_nan_at: Option<u64>,
+    /// Device (the CPU `flex` backend by default; autodiff is added here).
+    pub device: Device,
+}
+
+impl TrainOptions {
+    /// Options for a fresh run in `run_dir` on the default CPU device.
+    pub fn new(run_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            run_dir: run_dir.into(),
+            resume: Resume::Never,
+            progress: Progress::Auto,
+            stop: Arc::new(AtomicBool::new(false)),
+            stop_after: None,
+            inject_nan_at: None,
+            device: Device::flex(),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSummary {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Completed steps.
+    pub steps: u64,
+    /// Training tokens consumed.
+    pub tokens: u64,
+    /// Loss of the last step.
+    pub final_loss: Option<f64>,
+    /// Last validation loss.
+    pub val_loss: Option<f64>,
+    /// exp(val_loss).
+    pub val_ppl: Option<f64>,
+    /// Wall time of this invocation.
+    pub wall_s: f64,
+    /// Training throughput of this invocation (tokens / wall time of the steps).
+    pub tok_s: f64,
+    /// Stopped early (signal or `stop_after`).
+    pub interrupted: bool,
+    /// The last checkpoint written.
+    pub checkpoint: Option<PathBuf>,
+    /// Non-fatal problems (skipped corrupt checkpoints, changed recipe on resume, …).
+    pub warnings: Vec<String>,
+}
+
+fn tokens_tensor(ids: &[u32], rows: usize, device: &Device) -> Tensor<2, Int> {
+    let v: Vec<i64> = ids.iter().map(|&t| t as i64).collect();
+    let n = v.len();
+    Tensor::<1, Int>::from_data(TensorData::new(v, [n]), device).reshape([rows, n / rows])
+}
+
+fn scalar(t: Tensor<1>) -> Result<f64, TrainError> {
+    let v = t
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| lowbit_nn::NnError::Config(format!("cannot read the loss: {e:?}")))?;
+    Ok(v.first().copied().unwrap_or(f32::NAN) as f64)
+}
+
+/// Mean next-token cross-entropy of `model` over the first `batches` validation batches.
+pub fn validation_loss(
+    model: &Llama,
+    data: &TokenDataset,
+    sampler: &Sampler,
+    batches: usize,
+    device: &Device,
+) -> Result<f64, TrainError> {
+    let mut sum = 0.0;
+    let mut n = 0usize;
+    for i in 0..batches.max(1) {
+        let Batch { inputs, targets } = sampler.val_batch(&data.val, i)?;
+        let rows = inputs.len() / sampler.seq_len;
+        let logits = model.forward(tokens_tensor(&inputs, rows, device))?;
+        sum += scalar(cross_entropy(logits, tokens_tensor(&targets, rows, device)))?;
+        n += 1;
+    }
+    Ok(sum / n as f64)
+}
+
+/// Everything a checkpoint holds besides the model.
+struct CheckpointParts<'a> {
+    cfg: &'a LlamaConfig,
+    opt: &'a AdamW,
+    state: &'a TrainState,
+    recipe_toml: &'a str,
+    data: &'a TokenDataset,
+}
+
+fn write_err(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
+    CheckpointError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Writes `step-%08d/`: an HF directory (config.json, model.safetensors, tokenizer.json) plus
+/// optimizer.safetensors, state.json and the resolved recipe, then the manifest and `LATEST`.
+fn save_checkpoint(
+    store: &CheckpointStore,
+    model: &Llama,
+    p: &CheckpointParts<'_>,
+) -> Result<PathBuf, TrainError> {
+    let special = SpecialTokens {
+        bos_token_id: None,
+        eos_token_ids: vec![p.data.tokenizer.eot()],
+    };
+    let opt_state = p.opt.state_dict()?;
+    let state_json = serde_json::to_string_pretty(p.state).map_err(|e| TrainError::State {
+        path: PathBuf::from("state.json"),
+        message: e.to_string(),
+    })?;
+    Ok(store.save_with(p.state.step, |dir| {
+        let opts = SaveOptions {
+            special: special.clone(),
+            ..SaveOptions::default()
+        };
+        lowbit_nn::hf::save_dir_with(model, p.cfg, dir, &opts).map_err(|e| write_err(dir, e))?;
+        let o = dir.join("optimizer.safetensors");
+        write_safetensors(&o, &opt_state, Default::default()).map_err(|e| write_err(&o, e))?;
+        let t = dir.join("tokenizer.json");
+        p.data.tokenizer.save(&t).map_err(|e| write_err(&t, e))?;
+        let s = dir.join("state.json");
+        std::fs::write(&s, &state_json).map_err(|e| write_err(&s, e))?;
+        let r = dir.join("recipe.resolved.toml");
+        std::fs::write(&r, p.recipe_toml).map_err(|e| write_err(&r, e))?;
+        Ok(())
+    })?)
+}
+
+/// Loaded resume point.
+struct Restored {
+    model: Llama,
+    opt: AdamW,
+    state: TrainState,
+}
+
+fn restore(
+    dir: &Path,
+    cfg: &LlamaConfig,
+    adam: AdamWConfig,
+    ad: &Device,
+    device: &Device,
+) -> Result<Restored, TrainError> {
+    let state = TrainState::read(&dir.join("state.json"))?;
+    let model = cfg.init(ad)?;
+    let tensors = read_safetensors(&dir.join("model.safetensors"))?;
+    let model = lowbit_nn::hf::load_state_dict(model, &tensors)?;
+    let mut opt = AdamW::new(adam);
+    let moments = read_safetensors(&dir.join("optimizer.safetensors"))?;
+    opt.load_state_dict(&moments, state.optimizer_steps, device)?;
+    Ok(Restored { model, opt, state })
+}
+
+/// Trains `recipe` on `data`. `recipe_toml` is the resolved recipe (written to the run
+/// directory and hashed into every checkpoint).
+pub fn train(
+    recipe: &Recipe,
+    recipe_toml: &str,
+    data: &TokenDataset,
+    opts: &TrainOptions,
+) -> Result<TrainSummary, TrainError> {
+    let started = Instant::now();
+    let t = &recipe.train;
+    let mut warnings = Vec::new();
+    if t.devices.len() > 1 || t.devices.iter().any(|d| d != "cpu") {
+        return Err(TrainError::Unsupported {
+            key: "train.devices".into(),
+            message: format!(
+                "{:?}: this build trains on the CPU only; data parallelism over CUDA devices needs \
+                 a build with `--features cuda` (see recipes/README.md)",
+                t.devices
+            ),
+        });
+    }
+    let run_dir = &opts.run_dir;
+    std::fs::create_dir_all(run_dir).map_err(io_err(run_dir))?;
+    let recipe_sha256 = sha256_hex(recipe_toml.as_bytes());
+    let store = CheckpointStore::new(run_dir, recipe.checkpoint.keep_last);
+    let cfg = llama_config(recipe, data.tokenizer.vocab_size())?;
+    let device = opts.device.clone();
+    let ad = device.clone().autodiff();
+    let adam = AdamWConfig {
+        beta1: t.beta1,
+        beta2: t.beta2,
+        eps: t.eps,
+        weight_decay: t.weight_decay,
+    };
+    let micro_batches = t.grad_accum.max(1);
+    let micro = t.batch_size / micro_batches;
+    let sampler = Sampler {
+        seed: t.seed,
+        batch: micro,
+        seq_len: t.seq_len,
+    };
+    let val_sampler = Sampler {
+        batch: t.batch_size,
+        ..sampler
+    };
+
+    // Start: fresh or from a verified checkpoint.
+    let resume_dir = match &opts.resume {
+        Resume::Never => {
+            if !store.list().is_empty() {
+                return Err(TrainError::Checkpoint(CheckpointError::Corrupt {
+                    path: run_dir.clone(),
+                    reason: "the run directory already has checkpoints; pass `--resume auto` to \
+                             continue it or `--run-name` to start a new run"
+                        .into(),
+                }));
+            }
+            None
+        }
+        Resume::Auto => store.resume_point()?.map(|r| {
+            warnings.extend(r.warnings);
+            r.dir
+        }),
+        Resume::From(dir) => {
+            Manifest::verify(dir)?;
+            Some(dir.clone())
+        }
+    };
+    let (mut model, mut opt, mut state) = match &resume_dir {
+        Some(dir) => {
+            let r = restore(dir, &cfg, adam, &ad, &device)?;
+            if r.state.recipe_sha256 != recipe_sha256 {
+                warnings.push(format!(
+                    "{}: the recipe differs from the one this checkpoint was trained with",
+                    dir.display()
+                ));
+            }
+            if r.state.sampler.micro_batch != micro || r.state.sampler.seq_len != t.seq_len {
+                return Err(TrainError::Unsupported {
+                    key: "train.batch_size".into(),
+                    message: format!(
+                        "the checkpoint was trained with micro-batch {} × seq_len {}; resume with \
+                         the same batch_size / grad_accum / seq_len",
+                        r.state.sampler.micro_batch, r.state.sampler.seq_len
+                    ),
+                });
+            }
+            (r.model, r.opt, r.state)
+        }
+        None => {
+            let model = init_model(&cfg, t.seed, &ad)?;
+            let state = TrainState {
+                version: 1,
+                step: 0,
+                optimizer_steps: 0,
+                tokens_seen: 0,
+                sampler: SamplerState {
+                    cursor: 0,
+                    micro_batch: micro,
+                    micro_batches,
+                    seq_len: t.seq_len,
+                },
+                rng: RngState {
+                    init_seed: t.seed,
+                    data_seed: t.seed,
+                },
+                grids: Default::default(),
+                recipe_sha256: recipe_sha256.clone(),
+                lowbit_version: env!("CARGO_PKG_VERSION").into(),
+                burn_version: BURN_VERSION.into(),
+                last_loss: None,
+                last_val_loss: None,
+            };
+            (model, AdamW::new(adam), state)
+        }
+    };
+    state.recipe_sha256 = recipe_sha256;
+    let resolved = run_dir.join("recipe.resolved.toml");
+    std::fs::write(&resolved, recipe_toml).map_err(io_err(&resolved))?;
+    let mut sink = MetricsSink::open(run_dir, resume_dir.as_ref().map(|_| state.step))
+        .map_err(io_err(run_dir))?;
+    let sched = OneCycle {
+        max_lr: t.lr,
+        total: t.steps,
+        warmup_frac: t.warmup_frac,
+        initial_div: t.initial_lr_div,
+        final_frac: t.final_lr_frac,
+    };
+    let tokens_per_step = (t.batch_size * t.seq_len) as u64;
+    let mut reporter = Reporter::new(opts.progress, state.step, t.steps);
+    let mut last_ckpt = resume_dir.clone();
+    let mut interrupted = false;
+    let mut window_start = Instant::now();
+    let mut window_tokens = 0u64;
+    let mut train_time = 0.0f64;
+    let mut train_tokens = 0u64;
+    let start_step = state.step;
+
+    while state.step < t.steps {
+        if opts.stop.load(Ordering::SeqCst) || opts.stop_after.is_some_and(|s| state.step >= s) {
+            interrupted = true;
+            break;
+        }
+        let step_started = Instant::now();
+        let step = state.step; // 0-based index of this step
+        let lr = sched.lr(step);
+        let mut accum = GradientsAccumulator::<Llama>::new();
+        let mut loss_sum = 0.0;
+        for k in 0..micro_batches as u64 {
+            let b = sampler.batch(&data.train, state.sampler.cursor + k, "train")?;
+            let logits = model.forward(tokens_tensor(&b.inputs, micro, &ad))?;
+            let loss = cross_entropy(logits, tokens_tensor(&b.targets, micro, &ad));
+            loss_sum += scalar(loss.clone())?;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            accum.accumulate(&model, grads);
+        }
+        let grads = accum.grads();
+        let mut loss = loss_sum / micro_batches as f64;
+        if opts.inject_nan_at == Some(step + 1) {
+            loss = f64::NAN;
+        }
+        let norms = grad_norms(&model, &grads);
+        let grad_norm = norms.total / micro_batches as f64;
+        state.step += 1;
+        state.sampler.cursor += micro_batches as u64;
+        state.tokens_seen += tokens_per_step;
+
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            // Refuse the step: the optimizer never sees these gradients.
+            let what = if !loss.is_finite() {
+                format!("loss ({loss})")
+            } else {
+                format!("grad_norm ({grad_norm})")
+            };
+            let layers = norms.non_finite().join(", ");
+            let mut rec = Record {
+                step: state.step,
+                tokens: state.tokens_seen,
+                loss,
+                lr,
+                grad_norm,
+                tok_s: 0.0,
+                val_loss: None,
+                val_ppl: None,
+                extra: Default::default(),
+            };
+            rec.extra.insert("non_finite".into(), 1.0);
+            rec.extra
+                .insert("non_finite_layers".into(), norms.non_finite().len() as f64);
+            sink.write(&rec).map_err(io_err(run_dir))?;
+            reporter.warn(&format!(
+                "step {}: non-finite {what}; step refused{}",
+                state.step,
+                if layers.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (non-finite gradients in {layers})")
+                }
+            ));
+            if t.on_non_finite == NonFinitePolicy::Stop {
+                // Save the last good state under the steps completed before this one.
+                state.step -= 1;
+                state.sampler.cursor -= micro_batches as u64;
+                state.tokens_seen -= tokens_per_step;
+                let parts = CheckpointParts {
+                    cfg: &cfg,
+                    opt: &opt,
+                    state: &state,
+                    recipe_toml,
+                    data,
+                };
+                let dir = save_checkpoint(&store, &model, &parts)?;
+                return Err(TrainError::NonFinite {
+                    step: state.step + 1,
+                    what,
+                    layers: if layers.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; non-finite gradients in {layers}")
+                    },
+                    checkpoint: dir.display().to_string(),
+                });
+            }
+            continue;
+        }
+
+        let scale = clip_factor(grad_norm, t.grad_clip) / micro_batches as f64;
+        model = opt.step(model, grads, lr, scale);
+        state.optimizer_steps = opt.steps();
+        state.last_loss = Some(loss);
+        let dt = step_started.elapsed().as_secs_f64();
+        train_time += dt;
+        train_tokens += tokens_per_step;
+        window_tokens += tokens_per_step;
+
+        let is_last = state.step == t.steps;
+        let do_eval = is_last || state.step % recipe.eval.every_steps.max(1) == 0;
+        let do_log = do_eval || state.step % recipe.log.every_steps.max(1) == 0;
+        let mut val_loss = None;
+        if do_eval {
+            let v = validation_loss(
+                &model.valid(),
+                data,
+                &val_sampler,
+                recipe.eval.batches,
+                &device,
+            )?;
+            state.last_val_loss = Some(v);
+            val_loss = Some(v);
+        }
+        if do_log {
+            let secs = window_start.elapsed().as_secs_f64().max(1e-9);
+            let rec = Record {
+                step: state.step,
+                tokens: state.tokens_seen,
+                loss,
+                lr,
+                grad_norm,
+                tok_s: window_tokens as f64 / secs,
+                val_loss,
+                val_ppl: val_loss.map(f64::exp),
+                extra: Default::default(),
+            };
+            sink.write(&rec).map_err(io_err(run_dir))?;
+            reporter.log(&rec);
+            window_start = Instant::now();
+            window_tokens = 0;
+        }
+        reporter.step(state.step, loss);
+        if is_last || state.step % recipe.checkpoint.every_steps.max(1) == 0 {
+            let parts = CheckpointParts {
+                cfg: &cfg,
+                opt: &opt,
+                state: &state,
+                recipe_toml,
+                data,
+            };
+            last_ckpt = Some(save_checkpoint(&store, &model, &parts)?);
+        }
+    }
+    if interrupted && state.step > start_step {
+        let parts = CheckpointParts {
+            cfg: &cfg,
+            opt: &opt,
+            state: &state,
+            recipe_toml,
+            data,
+        };
+        last_ckpt = Some(save_checkpoint(&store, &model, &parts)?);
+        reporter.warn(&format!(
+            "stopped at step {}; checkpoint {} (continue with --resume auto)",
+            state.step,
+            last_ckpt
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ));
+    }
+    reporter.finish();
+    Ok(TrainSummary {
+        run_dir: run_dir.clone(),
+        steps: state.step,
+        tokens: state.tokens_seen,
+        final_loss: state.last_loss,
+        val_loss: state.last_val_loss,
+        val_ppl: state.last_val_loss.map(f64::exp),
+        wall_s: started.elapsed().as_secs_f64(),
+        tok_s: if train_time > 0.0 {
+            train_tokens as f64 / train_time
+        } else {
+            0.0
+        },
+        interrupted,
+        checkpoint: last_ckpt,
+        warnings,
+    })
+}

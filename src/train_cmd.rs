@@ -1,0 +1,137 @@
+//! `lowbit train --recipe NAME|PATH [--set k=v]... [--run-name X] [--resume auto|PATH]`.
+//!
+//! Prepares the recipe's corpus if it is missing, trains, and prints the run directory and the
+//! final validation loss and perplexity. Ctrl-C / SIGTERM finish the current step and write a
+//! checkpoint before exiting.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use lowbit_train::recipe::load_recipe;
+use lowbit_train::trainer::{self, Progress, Resume, TrainOptions, missing_corpora};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+/// How progress is shown.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ProgressArg {
+    /// Bar on a terminal, lines otherwise.
+    Auto,
+    /// One line per log step.
+    Lines,
+    /// Nothing but the summary.
+    Quiet,
+}
+
+/// Arguments of `lowbit train`.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Recipe name in recipes/ (e.g. nvfp4-po2) or a path to a .toml file.
+    #[arg(long, default_value = "nvfp4-po2")]
+    pub recipe: String,
+    /// Override a recipe value, type-checked: `--set train.steps=100` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Run directory name under --out (default: the recipe name).
+    #[arg(long)]
+    pub run_name: Option<String>,
+    /// Root of run directories.
+    #[arg(long, default_value = "checkpoints")]
+    pub out: PathBuf,
+    /// `auto` continues from the newest complete checkpoint of the run (verified); a path
+    /// continues from that checkpoint directory.
+    #[arg(long)]
+    pub resume: Option<String>,
+    /// Progress display.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not run datasets/prepare.sh for a missing corpus; fail instead.
+    #[arg(long)]
+    pub no_prepare: bool,
+}
+
+/// Runs `lowbit train`.
+pub fn run(a: TrainArgs) -> Result<()> {
+    let root = Path::new(".");
+    let recipe = load_recipe(&a.recipe, &root.join("recipes"), &a.sets)?;
+    for (name, path) in missing_corpora(&recipe.data.corpus, root) {
+        if a.no_prepare || !trainer::KNOWN_CORPORA.contains(&name.as_str()) {
+            bail!(
+                "data.corpus `{}`: {} does not exist; run `lowbit data prepare {name}` or set \
+                 data.corpus to a directory of *.txt files",
+                recipe.data.corpus,
+                path.display()
+            );
+        }
+        eprintln!("preparing corpus {name} (datasets/prepare.sh {name}) …");
+        crate::data_cmd::prepare_corpus(&name)?;
+    }
+    let text = toml::to_string(&recipe).context("cannot serialise the resolved recipe")?;
+    let run_name = a.run_name.clone().unwrap_or_else(|| {
+        Path::new(&a.recipe)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into())
+    });
+    let mut opts = TrainOptions::new(a.out.join(&run_name));
+    opts.resume = match a.resume.as_deref() {
+        None => Resume::Never,
+        Some("auto") => Resume::Auto,
+        Some(p) => Resume::From(PathBuf::from(p)),
+    };
+    opts.progress = match a.progress {
+        ProgressArg::Auto => Progress::Auto,
+        ProgressArg::Lines => Progress::Lines,
+        ProgressArg::Quiet => Progress::Quiet,
+    };
+    let stop = opts.stop.clone();
+    ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            // Second signal: the user insists.
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step; writing a checkpoint (Ctrl-C again to abort)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    let data = trainer::load_dataset(&recipe.data, root)?;
+    eprintln!(
+        "run {}: {} steps × {} tokens, corpus {} ({} train / {} val tokens, vocab {})",
+        opts.run_dir.display(),
+        recipe.train.steps,
+        recipe.train.batch_size * recipe.train.seq_len,
+        recipe.data.corpus,
+        data.train.len(),
+        data.val.len(),
+        data.tokenizer.vocab_size()
+    );
+    let s = trainer::train(&recipe, &text, &data, &opts)?;
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
+    if a.json {
+        let v = serde_json::json!({
+            "run_dir": s.run_dir, "steps": s.steps, "tokens": s.tokens,
+            "final_loss": s.final_loss, "val_loss": s.val_loss, "val_ppl": s.val_ppl,
+            "wall_s": s.wall_s, "tok_s": s.tok_s, "interrupted": s.interrupted,
+            "checkpoint": s.checkpoint,
+        });
+        println!("{v}");
+    } else {
+        println!("run dir     {}", s.run_dir.display());
+        println!("steps       {} ({} tokens)", s.steps, s.tokens);
+        if let (Some(v), Some(p)) = (s.val_loss, s.val_ppl) {
+            println!("val loss    {v:.4}");
+            println!("val ppl     {p:.2}");
+        }
+        println!("wall time   {:.1} s ({:.0} tok/s)", s.wall_s, s.tok_s);
+        if let Some(c) = &s.checkpoint {
+            println!("checkpoint  {}", c.display());
+        }
+    }
+    if s.interrupted {
+        std::process::exit(130);
+    }
+    Ok(())
+}
