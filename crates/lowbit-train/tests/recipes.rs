@@ -66,6 +66,10 @@ fn set_overrides_are_type_checked() {
             "{e}"
         );
         assert!(load_recipe("nvfp4", &recipes_dir(), &["no-equals".into()]).is_err());
+        // `none` switches a quantizer off: W4A4 → weight-only.
+        let r = load_recipe("nvfp4", &recipes_dir(), &["compression.input=none".into()]).unwrap();
+        assert_eq!(r.compression.input, None);
+        assert_eq!(r.compression.weight.as_deref(), Some("nvfp4"));
     });
 }
 

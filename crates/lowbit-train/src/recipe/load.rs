@@ -226,6 +226,16 @@ fn deserialize(t: Table, origins: &Origins, fallback: &str) -> Result<Recipe, Re
     })
 }
 
+/// `"none"` as a format name means full precision, so `--set compression.input=none` turns a
+/// W4A4 recipe into a weight-only one (TOML has no null to `--set`).
+fn normalize(r: &mut Recipe) {
+    for f in [&mut r.compression.weight, &mut r.compression.input] {
+        if f.as_deref() == Some("none") {
+            *f = None;
+        }
+    }
+}
+
 /// Parses recipe text (no `extends`), for tests and tools.
 pub fn parse_recipe_str(text: &str, origin: &str) -> Result<Recipe, RecipeError> {
     let table: Table = toml::from_str(text).map_err(|e| {
@@ -233,7 +243,8 @@ pub fn parse_recipe_str(text: &str, origin: &str) -> Result<Recipe, RecipeError>
     })?;
     let mut origins = Origins::new();
     record(&Value::Table(table.clone()), "", origin, &mut origins);
-    let r = deserialize(table, &origins, origin)?;
+    let mut r = deserialize(table, &origins, origin)?;
+    normalize(&mut r);
     super::validate::validate(&r, origin)?;
     Ok(r)
 }
@@ -252,7 +263,8 @@ pub fn load_recipe(
         apply_set(&mut table, s, &mut origins)?;
     }
     let origin = path.display().to_string();
-    let recipe = deserialize(table, &origins, &origin)?;
+    let mut recipe = deserialize(table, &origins, &origin)?;
+    normalize(&mut recipe);
     super::validate::validate_with_origins(&recipe, &origin, &origins)?;
     Ok(recipe)
 }
