@@ -143,11 +143,10 @@ pub fn validation_loss(
     Ok(sum / n as f64)
 }
 
-/// Everything a checkpoint holds besides the model.
-struct CheckpointParts<'a> {
+/// The parts of every checkpoint that do not change during a run.
+struct Checkpointer<'a> {
+    store: CheckpointStore,
     cfg: &'a LlamaConfig,
-    opt: &'a AdamW,
-    state: &'a TrainState,
     recipe_toml: &'a str,
     data: &'a TokenDataset,
 }
@@ -159,38 +158,38 @@ fn write_err(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
     }
 }
 
-/// Writes `step-%08d/`: an HF directory (config.json, model.safetensors, tokenizer.json) plus
-/// optimizer.safetensors, state.json and the resolved recipe, then the manifest and `LATEST`.
-fn save_checkpoint(
-    store: &CheckpointStore,
-    model: &Llama,
-    p: &CheckpointParts<'_>,
-) -> Result<PathBuf, TrainError> {
-    let special = SpecialTokens {
-        bos_token_id: None,
-        eos_token_ids: vec![p.data.tokenizer.eot()],
-    };
-    let opt_state = p.opt.state_dict()?;
-    let state_json = serde_json::to_string_pretty(p.state).map_err(|e| TrainError::State {
-        path: PathBuf::from("state.json"),
-        message: e.to_string(),
-    })?;
-    Ok(store.save_with(p.state.step, |dir| {
-        let opts = SaveOptions {
-            special: special.clone(),
-            ..SaveOptions::default()
+impl Checkpointer<'_> {
+    /// Writes `step-%08d/`: an HF directory (config.json, model.safetensors, tokenizer.json)
+    /// plus optimizer.safetensors, state.json and the resolved recipe, then the manifest and
+    /// `LATEST`.
+    fn save(&self, model: &Llama, opt: &AdamW, state: &TrainState) -> Result<PathBuf, TrainError> {
+        let special = SpecialTokens {
+            bos_token_id: None,
+            eos_token_ids: vec![self.data.tokenizer.eot()],
         };
-        lowbit_nn::hf::save_dir_with(model, p.cfg, dir, &opts).map_err(|e| write_err(dir, e))?;
-        let o = dir.join("optimizer.safetensors");
-        write_safetensors(&o, &opt_state, Default::default()).map_err(|e| write_err(&o, e))?;
-        let t = dir.join("tokenizer.json");
-        p.data.tokenizer.save(&t).map_err(|e| write_err(&t, e))?;
-        let s = dir.join("state.json");
-        std::fs::write(&s, &state_json).map_err(|e| write_err(&s, e))?;
-        let r = dir.join("recipe.resolved.toml");
-        std::fs::write(&r, p.recipe_toml).map_err(|e| write_err(&r, e))?;
-        Ok(())
-    })?)
+        let opt_state = opt.state_dict()?;
+        let state_json = serde_json::to_string_pretty(state).map_err(|e| TrainError::State {
+            path: PathBuf::from("state.json"),
+            message: e.to_string(),
+        })?;
+        Ok(self.store.save_with(state.step, |dir| {
+            let opts = SaveOptions {
+                special: special.clone(),
+                ..SaveOptions::default()
+            };
+            lowbit_nn::hf::save_dir_with(model, self.cfg, dir, &opts)
+                .map_err(|e| write_err(dir, e))?;
+            let o = dir.join("optimizer.safetensors");
+            write_safetensors(&o, &opt_state, Default::default()).map_err(|e| write_err(&o, e))?;
+            let t = dir.join("tokenizer.json");
+            self.data.tokenizer.save(&t).map_err(|e| write_err(&t, e))?;
+            let s = dir.join("state.json");
+            std::fs::write(&s, &state_json).map_err(|e| write_err(&s, e))?;
+            let r = dir.join("recipe.resolved.toml");
+            std::fs::write(&r, self.recipe_toml).map_err(|e| write_err(&r, e))?;
+            Ok(())
+        })?)
+    }
 }
 
 /// Loaded resume point.
@@ -243,6 +242,12 @@ pub fn train(
     let recipe_sha256 = sha256_hex(recipe_toml.as_bytes());
     let store = CheckpointStore::new(run_dir, recipe.checkpoint.keep_last);
     let cfg = llama_config(recipe, data.tokenizer.vocab_size())?;
+    let ckpt = Checkpointer {
+        store: store.clone(),
+        cfg: &cfg,
+        recipe_toml,
+        data,
+    };
     let device = opts.device.clone();
     let ad = device.clone().autodiff();
     let adam = AdamWConfig {
@@ -421,14 +426,7 @@ pub fn train(
                 state.step -= 1;
                 state.sampler.cursor -= micro_batches as u64;
                 state.tokens_seen -= tokens_per_step;
-                let parts = CheckpointParts {
-                    cfg: &cfg,
-                    opt: &opt,
-                    state: &state,
-                    recipe_toml,
-                    data,
-                };
-                let dir = save_checkpoint(&store, &model, &parts)?;
+                let dir = ckpt.save(&model, &opt, &state)?;
                 return Err(TrainError::NonFinite {
                     step: state.step + 1,
                     what,
@@ -487,25 +485,11 @@ pub fn train(
         }
         reporter.step(state.step, loss);
         if is_last || state.step % recipe.checkpoint.every_steps.max(1) == 0 {
-            let parts = CheckpointParts {
-                cfg: &cfg,
-                opt: &opt,
-                state: &state,
-                recipe_toml,
-                data,
-            };
-            last_ckpt = Some(save_checkpoint(&store, &model, &parts)?);
+            last_ckpt = Some(ckpt.save(&model, &opt, &state)?);
         }
     }
     if interrupted && state.step > start_step {
-        let parts = CheckpointParts {
-            cfg: &cfg,
-            opt: &opt,
-            state: &state,
-            recipe_toml,
-            data,
-        };
-        last_ckpt = Some(save_checkpoint(&store, &model, &parts)?);
+        last_ckpt = Some(ckpt.save(&model, &opt, &state)?);
         reporter.warn(&format!(
             "stopped at step {}; checkpoint {} (continue with --resume auto)",
             state.step,
