@@ -89,7 +89,9 @@ fn rope_theta(o: &Map<String, Value>) -> Result<f64, NnError> {
             Some(Value::String(s)) if s == "default" => Ok(()),
             Some(v) => Err(unsupported(
                 &format!("{field}.rope_type"),
-                format!("{v} is not supported; lowbit implements only \"default\" RoPE (no scaling)"),
+                format!(
+                    "{v} is not supported; lowbit implements only \"default\" RoPE (no scaling)"
+                ),
             )),
         }
     };
@@ -98,7 +100,10 @@ fn rope_theta(o: &Map<String, Value>) -> Result<f64, NnError> {
     }
     if let Some(p) = o.get("rope_parameters").filter(|v| !v.is_null()) {
         let Some(po) = p.as_object() else {
-            return Err(unsupported("rope_parameters", format!("expected an object, got {p}")));
+            return Err(unsupported(
+                "rope_parameters",
+                format!("expected an object, got {p}"),
+            ));
         };
         check_type("rope_parameters", p)?;
         if let Some(theta) = f64_field(po, "rope_theta")
@@ -133,11 +138,17 @@ pub fn config_from_json(v: &Value) -> Result<(LlamaConfig, SpecialTokens), NnErr
     if let Some(act) = o.get("hidden_act").filter(|v| !v.is_null())
         && act.as_str() != Some("silu")
     {
-        return Err(unsupported("hidden_act", format!("{act}; only \"silu\" (SwiGLU) is supported")));
+        return Err(unsupported(
+            "hidden_act",
+            format!("{act}; only \"silu\" (SwiGLU) is supported"),
+        ));
     }
     for field in ["attention_bias", "mlp_bias"] {
         if bool_field(o, field)? == Some(true) {
-            return Err(unsupported(field, "true; lowbit's Llama has no projection biases"));
+            return Err(unsupported(
+                field,
+                "true; lowbit's Llama has no projection biases",
+            ));
         }
     }
     let d_model = required(o, "hidden_size")?;
@@ -177,8 +188,12 @@ pub fn config_from_json(v: &Value) -> Result<(LlamaConfig, SpecialTokens), NnErr
         .with_max_seq_len(usize_field(o, "max_position_embeddings")?.unwrap_or(2048))
         .with_init_std(f64_field(o, "initializer_range")?.unwrap_or(0.02));
     if let Some(p) = o.get("lowbit_compression").filter(|v| !v.is_null()) {
-        let policy: CompressionPolicy = serde_json::from_value(p.clone())
-            .map_err(|e| unsupported("lowbit_compression", format!("not a compression policy: {e}")))?;
+        let policy: CompressionPolicy = serde_json::from_value(p.clone()).map_err(|e| {
+            unsupported(
+                "lowbit_compression",
+                format!("not a compression policy: {e}"),
+            )
+        })?;
         cfg = cfg.with_compression(policy);
     }
     if cfg.rms_norm_eps <= 0.0 {
@@ -299,7 +314,10 @@ mod tests {
     fn reads_both_rope_layouts_and_defaults() {
         let mut v = base();
         let (c, s) = config_from_json(&v).unwrap();
-        assert_eq!((c.d_model, c.n_kv_heads, c.d_ff, c.max_seq_len), (48, 2, 100, 64));
+        assert_eq!(
+            (c.d_model, c.n_kv_heads, c.d_ff, c.max_seq_len),
+            (48, 2, 100, 64)
+        );
         assert_eq!(c.rope_theta, 10_000.0);
         assert!(!c.tie_embeddings);
         assert_eq!(s.eos_token_ids, vec![2, 7]);
@@ -321,18 +339,30 @@ mod tests {
             v
         };
         assert_eq!(err_field(set("hidden_act", json!("gelu"))), "hidden_act");
-        assert_eq!(err_field(set("attention_bias", json!(true))), "attention_bias");
+        assert_eq!(
+            err_field(set("attention_bias", json!(true))),
+            "attention_bias"
+        );
         assert_eq!(err_field(set("mlp_bias", json!(true))), "mlp_bias");
         assert_eq!(err_field(set("head_dim", json!(16))), "head_dim");
         assert_eq!(err_field(set("model_type", json!("mistral"))), "model_type");
-        assert_eq!(err_field(set("num_key_value_heads", json!(3))), "num_key_value_heads");
+        assert_eq!(
+            err_field(set("num_key_value_heads", json!(3))),
+            "num_key_value_heads"
+        );
         assert_eq!(err_field(set("vocab_size", json!(-1))), "vocab_size");
         assert_eq!(
-            err_field(set("rope_parameters", json!({"rope_type": "llama3", "rope_theta": 1.0}))),
+            err_field(set(
+                "rope_parameters",
+                json!({"rope_type": "llama3", "rope_theta": 1.0})
+            )),
             "rope_parameters.rope_type"
         );
         assert_eq!(
-            err_field(set("rope_scaling", json!({"type": "linear", "factor": 2.0}))),
+            err_field(set(
+                "rope_scaling",
+                json!({"type": "linear", "factor": 2.0})
+            )),
             "rope_scaling.rope_type"
         );
         let mut v = base();
@@ -359,13 +389,26 @@ mod tests {
         assert_eq!(s, special);
         assert_eq!(back.compression, cfg.compression);
         assert_eq!(
-            (back.vocab_size, back.d_model, back.n_layers, back.n_heads, back.n_kv_heads),
+            (
+                back.vocab_size,
+                back.d_model,
+                back.n_layers,
+                back.n_heads,
+                back.n_kv_heads
+            ),
             (131, 48, 3, 6, 2)
         );
-        assert_eq!((back.d_ff, back.max_seq_len, back.tie_embeddings), (100, 96, true));
+        assert_eq!(
+            (back.d_ff, back.max_seq_len, back.tie_embeddings),
+            (100, 96, true)
+        );
         assert_eq!((back.rope_theta, back.rms_norm_eps), (777.0, 1e-5));
         // Full-precision models carry no lowbit key.
-        let fp = config_to_json(&cfg.clone().with_compression(CompressionPolicy::new()), &special, StoreDtype::F32);
+        let fp = config_to_json(
+            &cfg.clone().with_compression(CompressionPolicy::new()),
+            &special,
+            StoreDtype::F32,
+        );
         assert!(fp.get("lowbit_compression").is_none());
     }
 }

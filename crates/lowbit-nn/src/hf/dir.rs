@@ -163,10 +163,14 @@ pub fn save_dir_with(
     opts: &SaveOptions,
 ) -> Result<(), NnError> {
     let tensors = state_dict(model)?;
-    let emb = tensors.get("model.embed_tokens.weight").map(|t| t.shape.clone());
+    let emb = tensors
+        .get("model.embed_tokens.weight")
+        .map(|t| t.shape.clone());
     let want = vec![cfg.vocab_size, cfg.d_model];
     let tied = !tensors.contains_key("lm_head.weight");
-    if emb.as_ref() != Some(&want) || tied != cfg.tie_embeddings || model.layers.len() != cfg.n_layers
+    if emb.as_ref() != Some(&want)
+        || tied != cfg.tie_embeddings
+        || model.layers.len() != cfg.n_layers
     {
         return Err(NnError::Config(format!(
             "model does not match its config: embedding {emb:?} vs {want:?}, tied {tied} vs {}, layers {} vs {}",

@@ -130,8 +130,8 @@ pub fn read_checkpoint(dir: &Path) -> Result<BTreeMap<String, HostTensor>, NnErr
         return read_safetensors(&single);
     }
     let text = std::fs::read_to_string(&index).map_err(|e| io(&index, e))?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| bad(&index, format!("not valid JSON: {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(&index, format!("not valid JSON: {e}")))?;
     let map = json
         .get("weight_map")
         .and_then(|m| m.as_object())
@@ -143,9 +143,15 @@ pub fn read_checkpoint(dir: &Path) -> Result<BTreeMap<String, HostTensor>, NnErr
             .ok_or_else(|| bad(&index, format!("weight_map[`{tensor}`] is not a file name")))?;
         // Shards live beside the index; refuse paths that would leave the directory.
         if shard.contains('/') || shard.contains('\\') || shard == ".." {
-            return Err(bad(&index, format!("shard name `{shard}` is not a plain file name")));
+            return Err(bad(
+                &index,
+                format!("shard name `{shard}` is not a plain file name"),
+            ));
         }
-        shards.entry(shard.to_string()).or_default().push(tensor.clone());
+        shards
+            .entry(shard.to_string())
+            .or_default()
+            .push(tensor.clone());
     }
     let mut out = BTreeMap::new();
     for (shard, wanted) in shards {
@@ -153,7 +159,10 @@ pub fn read_checkpoint(dir: &Path) -> Result<BTreeMap<String, HostTensor>, NnErr
         let mut tensors = read_safetensors(&path)?;
         for name in wanted {
             let t = tensors.remove(&name).ok_or_else(|| {
-                bad(&path, format!("tensor `{name}` listed in the index is not in this shard"))
+                bad(
+                    &path,
+                    format!("tensor `{name}` listed in the index is not in this shard"),
+                )
             })?;
             if out.insert(name.clone(), t).is_some() {
                 return Err(bad(&index, format!("tensor `{name}` appears twice")));
@@ -205,9 +214,8 @@ pub fn write_safetensors(
         .collect();
     let mut views = Vec::with_capacity(bytes.len());
     for (name, data, t) in &bytes {
-        let view = TensorView::new(st_dtype, t.shape.clone(), data).map_err(|e| {
-            bad(path, format!("tensor `{name}` shape {:?}: {e}", t.shape))
-        })?;
+        let view = TensorView::new(st_dtype, t.shape.clone(), data)
+            .map_err(|e| bad(path, format!("tensor `{name}` shape {:?}: {e}", t.shape)))?;
         views.push((name.clone(), view));
     }
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
@@ -258,14 +266,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.safetensors");
         let mut m = BTreeMap::new();
-        m.insert("x.weight".into(), t(&[3, 5], |i| (i as f32 * 0.37).sin() / 3.0));
+        m.insert(
+            "x.weight".into(),
+            t(&[3, 5], |i| (i as f32 * 0.37).sin() / 3.0),
+        );
         m.insert("y".into(), t(&[7], |i| i as f32 - 3.3e-3));
         write_safetensors(&p, &m, StoreDtype::F32).unwrap();
         assert_eq!(read_safetensors(&p).unwrap(), m);
         write_safetensors(&p, &m, StoreDtype::Bf16).unwrap();
         let back = read_safetensors(&p).unwrap();
         for (k, v) in &m {
-            let want: Vec<f32> = v.values.iter().map(|&x| half::bf16::from_f32(x).to_f32()).collect();
+            let want: Vec<f32> = v
+                .values
+                .iter()
+                .map(|&x| half::bf16::from_f32(x).to_f32())
+                .collect();
             assert_eq!(back[k].values, want);
             assert_eq!(back[k].shape, v.shape);
         }
@@ -283,7 +298,8 @@ mod tests {
         b.insert("b".to_string(), t(&[1, 2], |i| -(i as f32)));
         write_safetensors(&dir.path().join("s1.safetensors"), &a, StoreDtype::F32).unwrap();
         write_safetensors(&dir.path().join("s2.safetensors"), &b, StoreDtype::F32).unwrap();
-        let index = r#"{"metadata": {}, "weight_map": {"a": "s1.safetensors", "b": "s2.safetensors"}}"#;
+        let index =
+            r#"{"metadata": {}, "weight_map": {"a": "s1.safetensors", "b": "s2.safetensors"}}"#;
         std::fs::write(dir.path().join(INDEX_FILE), index).unwrap();
         let all = read_checkpoint(dir.path()).unwrap();
         assert_eq!(all.len(), 2);
@@ -296,7 +312,10 @@ mod tests {
         // No weights at all.
         let empty = tempfile::tempdir().unwrap();
         let e = read_checkpoint(empty.path()).unwrap_err().to_string();
-        assert!(e.contains("model.safetensors") && e.contains("not found"), "{e}");
+        assert!(
+            e.contains("model.safetensors") && e.contains("not found"),
+            "{e}"
+        );
         // Garbage.
         std::fs::write(empty.path().join(MODEL_FILE), b"not a safetensors file").unwrap();
         let e = read_checkpoint(empty.path()).unwrap_err().to_string();
