@@ -50,12 +50,25 @@ pub struct TrainArgs {
     /// Do not run datasets/prepare.sh for a missing corpus; fail instead.
     #[arg(long)]
     pub no_prepare: bool,
+    /// Where to train: `cpu` (default, Burn's flex backend), `cuda[:N]`, `wgpu`, or a
+    /// comma-separated list of CUDA devices (`cuda:0,cuda:1`) for data parallelism. Overrides
+    /// the recipe's `train.devices`.
+    #[arg(long, value_name = "DEVICE[,DEVICE…]")]
+    pub device: Option<String>,
 }
 
 /// Runs `lowbit train`.
 pub fn run(a: TrainArgs) -> Result<()> {
     let root = Path::new(".");
-    let recipe = load_recipe(&a.recipe, &root.join("recipes"), &a.sets)?;
+    let mut sets = a.sets.clone();
+    if let Some(d) = &a.device {
+        let list: Vec<String> = d.split(',').map(|s| format!("{:?}", s.trim())).collect();
+        sets.push(format!("train.devices=[{}]", list.join(",")));
+    }
+    let recipe = load_recipe(&a.recipe, &root.join("recipes"), &sets)?;
+    // Before any corpus preparation: a device this build cannot use is a setup error.
+    lowbit_train::device::parse_devices(&recipe.train.devices)
+        .map_err(|e| anyhow::anyhow!("train.devices: {e}"))?;
     for (name, path) in missing_corpora(&recipe.data.corpus, root) {
         if a.no_prepare || !trainer::KNOWN_CORPORA.contains(&name.as_str()) {
             bail!(

@@ -83,6 +83,30 @@ fn recipe_errors_name_the_key() {
         "{}",
         text(&o.stderr)
     );
+    // A device this build cannot use is refused before any data preparation.
+    let o = run(&["--device", "tpu"], out.path());
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("cpu, cuda, cuda:N, wgpu"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = run(&["--device", "cpu,cpu"], out.path());
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("CUDA devices"),
+        "{}",
+        text(&o.stderr)
+    );
+    if !cfg!(feature = "cuda") {
+        let o = run(&["--device", "cuda:0,cuda:1"], out.path());
+        assert!(!o.status.success());
+        assert!(
+            text(&o.stderr).contains("--features cuda"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
 }
 
 fn wait_for(child: &mut Child, what: impl Fn() -> bool) {

@@ -145,41 +145,64 @@ impl GridFormat {
         }
     }
 
+    /// The grid index stored in a block's scale bytes (FORMATS.md "Multi-grid selector"): bit 7
+    /// of an E4M3 scale (and its mantissa LSB for K > 2), else the byte after the scale.
+    fn selector_of(&self, bytes: &[u8]) -> usize {
+        match self.scale {
+            ScaleRule::E4m3Global => match self.grids.len() {
+                1 => 0,
+                2 => (bytes[0] >> 7) as usize,
+                _ => ((bytes[0] >> 7) | ((bytes[0] & 1) << 1)) as usize,
+            },
+            _ => bytes
+                .get(self.scale.bytes_per_block())
+                .copied()
+                .unwrap_or(0) as usize,
+        }
+    }
+
+    /// The grid each block of `e` selected, block after block (all 0 for one grid).
+    pub fn selectors(&self, e: &Encoded) -> Vec<usize> {
+        e.scales
+            .chunks(self.scale_stride())
+            .map(|b| self.selector_of(b))
+            .collect()
+    }
+
     /// Reads a block's scale and selected grid back from its stored bytes.
     pub(crate) fn load_scale(
         &self,
         bytes: &[u8],
         global: GlobalScale,
     ) -> Result<(BlockScale, usize), FormatError> {
-        let (s, k) = match self.scale {
+        let k = self.selector_of(bytes);
+        let s = match self.scale {
             ScaleRule::E4m3Global => {
                 let b = bytes[0];
-                let (mag, k) = match self.grids.len() {
-                    1 => (b, 0),
-                    2 => (b & 0x7F, (b >> 7) as usize),
-                    _ => (b & 0x7E, ((b >> 7) | ((b & 1) << 1)) as usize),
+                let mag = match self.grids.len() {
+                    1 => b,
+                    2 => b & 0x7F,
+                    _ => b & 0x7E,
                 };
-                (BlockScale::from_e4m3_byte(mag, global), k)
+                BlockScale::from_e4m3_byte(mag, global)
             }
             ScaleRule::E8m0(_) => {
                 let v = crate::elem::e8m0::e8m0_to_f32(bytes[0]);
-                let s = BlockScale {
+                BlockScale {
                     enc: crate::scale::Enc::Mul(1.0 / v),
                     d1: v,
                     d2: 1.0,
                     stored: bytes[0] as u32,
-                };
-                (s, bytes.get(1).copied().unwrap_or(0) as usize)
+                }
             }
             ScaleRule::F32 => {
                 let v = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-                let s = BlockScale {
+                BlockScale {
                     enc: crate::scale::Enc::Div(v),
                     d1: v,
                     d2: 1.0,
                     stored: v.to_bits(),
-                };
-                (s, bytes.get(4).copied().unwrap_or(0) as usize)
+                }
             }
         };
         if k >= self.grids.len() {

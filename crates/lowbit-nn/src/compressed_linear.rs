@@ -1,19 +1,23 @@
 //! `CompressedLinear`: a linear layer whose weight (and optionally input) pass through a
 //! lowbit format on the forward pass, `y = Q_a(H x) · Q_w(W H)ᵀ + b` (QuEST §3, "HalfHadamard":
 //! both operands rotated along the reduction dim, the product stays in the rotated basis since
-//! H·Hᵀ = I). The latent weight stays f32; gradients flow through the quantizers with the
-//! straight-through estimator (`pass + (q − pass).detach()`).
+//! H·Hᵀ = I). The latent weight stays f32; gradients flow through the quantizers by the layer's
+//! [`Estimator`]: straight-through, clipped STE, the QuEST trust mask (all `pass + (q −
+//! pass).detach()`, forward values identical), or LSQ's learned step (its own forward).
 
 use crate::NnError;
-use crate::quant::estimator::ste;
+use crate::capture;
+use crate::quant::estimator::{Estimator, clipped_ste, lsq, lsq_range, ste, trust};
 use crate::quant::fake::fake_quant;
 use crate::quant::hadamard::{block_for, block_hadamard};
+use crate::quant::step::block_range_and_step;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::module::linear;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use lowbit_formats::{Format, GridRegistry};
+use std::path::Path;
 
 /// Configuration of a [`CompressedLinear`].
 #[derive(Config, Debug)]
@@ -35,6 +39,16 @@ pub struct CompressedLinearConfig {
     /// dividing `d_input`) before quantizing.
     #[config(default = false)]
     pub hadamard: bool,
+    /// Gradient estimator through both quantizers.
+    #[config(default = "Estimator::Ste")]
+    pub estimator: Estimator,
+    /// Grid files (paths) whose grids become format names besides the built-ins, e.g. a learned
+    /// `grids/mpo2.toml`.
+    #[config(default = "Vec::new()")]
+    pub grid_files: Vec<String>,
+    /// HF module name (`model.layers.0.self_attn.q_proj`), used by health and capture reports.
+    #[config(default = "String::new()")]
+    pub name: String,
     /// Standard deviation of the N(0, σ) weight initialisation.
     #[config(default = 0.02)]
     pub init_std: f64,
@@ -47,6 +61,10 @@ pub struct CompressedLinear {
     pub weight: Param<Tensor<2>>,
     /// Optional bias, `[d_output]`.
     pub bias: Option<Param<Tensor<1>>>,
+    /// LSQ learned weight step, one per output row, `[d_output, 1]`.
+    pub weight_step: Option<Param<Tensor<2>>>,
+    /// LSQ learned input step, one per tensor, `[1]`.
+    pub input_step: Option<Param<Tensor<1>>>,
     /// Hadamard block (0 = no rotation).
     pub hadamard_block: usize,
     /// Weight format.
@@ -55,11 +73,21 @@ pub struct CompressedLinear {
     /// Input format.
     #[module(skip)]
     pub input_format: Option<Format>,
+    /// Gradient estimator.
+    #[module(skip)]
+    pub estimator: Estimator,
+    /// HF module name.
+    #[module(skip)]
+    pub name: String,
 }
 
-fn parse(name: &Option<String>, d_input: usize) -> Result<Option<Format>, NnError> {
+fn parse(
+    name: &Option<String>,
+    d_input: usize,
+    reg: &GridRegistry,
+) -> Result<Option<Format>, NnError> {
     let Some(n) = name else { return Ok(None) };
-    let f = Format::parse_with(n, &GridRegistry::builtin())?;
+    let f = Format::parse_with(n, reg)?;
     if d_input % f.block_size() != 0 {
         return Err(NnError::BlockMismatch {
             cols: d_input,
@@ -69,11 +97,27 @@ fn parse(name: &Option<String>, d_input: usize) -> Result<Option<Format>, NnErro
     Ok(Some(f))
 }
 
+/// `(bits, symmetric)` of an INT format, the only kind LSQ learns a step for.
+fn lsq_int(f: &Format) -> Result<(u32, bool), NnError> {
+    match f {
+        Format::Int(i) => Ok((i.bits(), i.symmetric())),
+        other => Err(NnError::Config(format!(
+            "the LSQ estimator learns the step of an integer grid; `{}` is not one (use int2…int8, \
+             or the ste / clipped-ste / trust estimators)",
+            other.name()
+        ))),
+    }
+}
+
 impl CompressedLinearConfig {
     /// Initialises the layer, checking the formats against `d_input`.
     pub fn init(&self, device: &Device) -> Result<CompressedLinear, NnError> {
-        let weight_format = parse(&self.weight, self.d_input)?;
-        let input_format = parse(&self.input, self.d_input)?;
+        let mut reg = GridRegistry::builtin();
+        for f in &self.grid_files {
+            reg = reg.with_file(Path::new(f))?;
+        }
+        let weight_format = parse(&self.weight, self.d_input, &reg)?;
+        let input_format = parse(&self.input, self.d_input, &reg)?;
         let hadamard_block = if self.hadamard {
             block_for(self.d_input, 128)?
         } else {
@@ -83,29 +127,68 @@ impl CompressedLinearConfig {
             mean: 0.0,
             std: self.init_std,
         };
-        let weight = init.init([self.d_output, self.d_input], device);
+        let weight: Param<Tensor<2>> = init.init([self.d_output, self.d_input], device);
         let bias = self
             .bias
             .then(|| Initializer::Zeros.init([self.d_output], device));
+        let (mut weight_step, mut input_step) = (None, None);
+        if self.estimator == Estimator::Lsq {
+            // LSQ (Esser et al. 2020, §2.1) initialises s = 2·mean|w|/sqrt(Q_P) per row; inputs
+            // are assumed unit-RMS (they follow an RMSNorm, or the step adapts), E|x| = sqrt(2/π).
+            if let Some(f) = &weight_format {
+                let (bits, sym) = lsq_int(f)?;
+                let qp = lsq_range(bits, sym).1 as f64;
+                let w = weight.val().abs().mean_dim(1).mul_scalar(2.0 / qp.sqrt());
+                weight_step = Some(Param::from_tensor(w.detach()));
+            }
+            if let Some(f) = &input_format {
+                let (bits, sym) = lsq_int(f)?;
+                let qp = lsq_range(bits, sym).1 as f64;
+                let s0 = (2.0 * (2.0 / std::f64::consts::PI).sqrt() / qp.sqrt()) as f32;
+                input_step = Some(Param::from_tensor(Tensor::from_data(
+                    TensorData::new(vec![s0], [1]),
+                    device,
+                )));
+            }
+        }
         Ok(CompressedLinear {
             weight,
             bias,
+            weight_step,
+            input_step,
             hadamard_block,
             weight_format,
             input_format,
+            estimator: self.estimator,
+            name: self.name.clone(),
         })
     }
 }
 
-/// Quantizes with the straight-through estimator: forward Q(t), gradient 1.
-fn quantize_ste<const D: usize>(t: Tensor<D>, f: &Option<Format>) -> Result<Tensor<D>, NnError> {
-    match f {
-        None => Ok(t),
-        Some(f) => {
-            let q = fake_quant(t.clone().detach(), f)?;
-            Ok(ste(t, q))
-        }
+/// Forward `Q(t)` with the gradient of `estimator`.
+fn quantize<const D: usize>(
+    t: Tensor<D>,
+    f: &Option<Format>,
+    estimator: Estimator,
+    lsq_step: Option<Tensor<D>>,
+) -> Result<Tensor<D>, NnError> {
+    let Some(f) = f else { return Ok(t) };
+    if let Some(s) = lsq_step {
+        let (bits, sym) = lsq_int(f)?;
+        return lsq(t, s, bits, sym);
     }
+    let q = fake_quant(t.clone().detach(), f)?;
+    Ok(match estimator {
+        Estimator::Ste | Estimator::Lsq => ste(t, q),
+        Estimator::ClippedSte { clip } => {
+            let (range, _) = block_range_and_step(&q, f)?;
+            clipped_ste(t, q, range, clip)
+        }
+        Estimator::Trust { factor } => {
+            let (_, step) = block_range_and_step(&q, f)?;
+            trust(t, q, step, factor)
+        }
+    })
 }
 
 impl CompressedLinear {
@@ -120,13 +203,45 @@ impl CompressedLinear {
             w = block_hadamard(w, self.hadamard_block)?;
             x = block_hadamard(x, self.hadamard_block)?;
         }
-        let x = quantize_ste(x, &self.input_format)?;
-        let w = quantize_ste(w, &self.weight_format)?;
+        capture::record(
+            &self.name,
+            &x,
+            &w,
+            self.input_format.as_ref(),
+            self.weight_format.as_ref(),
+        );
+        let xs = self
+            .input_step
+            .as_ref()
+            .map(|s| s.val().reshape([1usize; D]));
+        let x = quantize(x, &self.input_format, self.estimator, xs)?;
+        let ws = self.weight_step.as_ref().map(|s| s.val());
+        let w = quantize(w, &self.weight_format, self.estimator, ws)?;
         Ok(linear(
             x,
             w.transpose(),
             self.bias.as_ref().map(|b| b.val()),
         ))
+    }
+
+    /// Health of the (rotated) weight under the weight format; `None` in full precision.
+    pub fn weight_health(&self) -> Result<Option<crate::quant::health::QuantHealth>, NnError> {
+        let Some(f) = &self.weight_format else {
+            return Ok(None);
+        };
+        let mut w = self.weight.val().detach();
+        if self.hadamard_block > 0 {
+            w = block_hadamard(w, self.hadamard_block)?;
+        }
+        let [_, cols] = w.dims();
+        let v = w
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| NnError::Config(format!("tensor data: {e:?}")))?;
+        Ok(Some(crate::quant::health::QuantHealth::measure(
+            &v, cols, f,
+        )?))
     }
 }
 
@@ -233,5 +348,89 @@ mod tests {
                 block: 16
             }
         ));
+    }
+
+    /// d(Σy)/dx of `l` at `x`, and y.
+    fn input_grad(l: &CompressedLinear, x: Vec<f32>, device: &Device) -> (Vec<f32>, Vec<f32>) {
+        let xt = Tensor::<1>::from_data(TensorData::new(x, [4 * 64]), device)
+            .reshape([4, 64])
+            .require_grad();
+        let y = l.forward(xt.clone()).unwrap();
+        let g = y.clone().sum().backward();
+        let gx = xt.grad(&g).expect("input grad");
+        (data(gx.reshape([4, 64])), data(y.inner()))
+    }
+
+    #[test]
+    fn trust_and_clipped_estimators_mask_gradients_only() {
+        let device = Device::flex().autodiff();
+        let mut x = data(input(&Device::flex()));
+        x[5] = 40.0; // an outlier: MX FLOOR saturates it; INT rounding leaves others far off
+        let mk = |fmt: &str, est: Estimator| {
+            CompressedLinearConfig::new(64, 8)
+                .with_weight(Some(fmt.into()))
+                .with_input(Some(fmt.into()))
+                .with_estimator(est)
+                .init(&device)
+                .unwrap()
+        };
+        for (fmt, est) in [
+            ("int4", Estimator::Trust { factor: 1.0 }),
+            ("mxfp4", Estimator::ClippedSte { clip: 1.0 }),
+        ] {
+            let l = mk(fmt, est);
+            let mut ste_l = mk(fmt, Estimator::Ste);
+            ste_l.weight = l.weight.clone();
+            let f = Format::parse(fmt).unwrap();
+            let (gx, y) = input_grad(&l, x.clone(), &device);
+            let (gx_ste, y_ste) = input_grad(&ste_l, x.clone(), &device);
+            assert_eq!(y, y_ste, "{fmt}: estimators change gradients, not values");
+            // Host mask from the definition.
+            let mut xq = x.clone();
+            f.fake_quant(&mut xq, 64).unwrap();
+            let lmax = crate::quant::step::level_max(&f).unwrap();
+            let mut zeros = 0;
+            for b in 0..(4 * 64 / f.block_size()) {
+                let r = b * f.block_size()..(b + 1) * f.block_size();
+                let range = xq[r.clone()].iter().fold(0f32, |m, v| m.max(v.abs()));
+                for i in r {
+                    let keep = match est {
+                        Estimator::Trust { factor } => {
+                            (xq[i] - x[i]).abs() <= factor * 0.5 * range / lmax
+                        }
+                        Estimator::ClippedSte { clip } => x[i].abs() <= clip * range,
+                        _ => true,
+                    };
+                    let want = if keep { gx_ste[i] } else { 0.0 };
+                    assert_eq!(gx[i], want, "{fmt} element {i}");
+                    zeros += usize::from(!keep);
+                }
+            }
+            assert!(zeros > 0, "{fmt}: the mask removed nothing");
+        }
+    }
+
+    #[test]
+    fn lsq_learns_a_step_for_integer_formats_only() {
+        let device = Device::flex().autodiff();
+        let l = CompressedLinearConfig::new(64, 8)
+            .with_weight(Some("int4".into()))
+            .with_input(Some("int8".into()))
+            .with_estimator(Estimator::Lsq)
+            .init(&device)
+            .unwrap();
+        let s = l.weight_step.as_ref().expect("weight step");
+        assert_eq!(s.val().dims(), [8, 1]);
+        assert!(l.input_step.is_some());
+        let y = l.forward(input(&device)).unwrap();
+        let g = y.sum().backward();
+        let gs = data(s.grad(&g).expect("step grad").reshape([8, 1]));
+        assert!(gs.iter().all(|v| v.is_finite()) && gs.iter().any(|v| *v != 0.0));
+        let e = CompressedLinearConfig::new(64, 8)
+            .with_weight(Some("nvfp4".into()))
+            .with_estimator(Estimator::Lsq)
+            .init(&device)
+            .unwrap_err();
+        assert!(e.to_string().contains("LSQ"), "{e}");
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! See `README.md` beside this crate for requirements, limits and evidence.
 
+pub mod capture;
 pub mod compressed_linear;
 pub mod error;
 pub mod hf;

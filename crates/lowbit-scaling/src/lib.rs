@@ -1,4 +1,5 @@
-//! Scaling-law fits from run data, with no Burn dependency.
+//! Scaling-law sweeps and fits. The fits (everything but [`sweep`]) work on run data alone;
+//! [`sweep`] trains a grid of runs through `lowbit-train` and writes that data.
 //!
 //! - Chinchilla law L = E + A/N^α + B/D^β, fitted as in Hoffmann et al. 2022 (Approach 3):
 //!   Huber (δ = 1e-3) on log-space residuals of log L̂ = LSE(a − α·log N, b − β·log D, e), L-BFGS
@@ -38,6 +39,7 @@ mod optimal;
 mod plot;
 mod report;
 mod solver;
+pub mod sweep;
 mod synth;
 
 pub use bootstrap::{BootstrapInit, BootstrapSummary, Interval, bootstrap};

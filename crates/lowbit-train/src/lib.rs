@@ -8,6 +8,7 @@
 //! Llama) and writes metrics and checkpoints.
 
 pub mod checkpoint;
+pub mod device;
 pub mod metrics;
 pub mod recipe;
 pub mod schedule;

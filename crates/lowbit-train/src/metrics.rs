@@ -69,10 +69,14 @@ pub struct MetricsSink {
 impl MetricsSink {
     /// Opens the sinks in `run_dir`. When resuming from `resume_step`, records after it (written
     /// by the interrupted run after its last checkpoint) are dropped so the file stays one
-    /// consistent history.
+    /// consistent history. A fresh start (`None`) begins a new file: records left by an earlier
+    /// attempt that died before its first checkpoint describe a run that no longer exists.
     pub fn open(run_dir: &Path, resume_step: Option<u64>) -> std::io::Result<Self> {
         std::fs::create_dir_all(run_dir)?;
         let path = run_dir.join("metrics.jsonl");
+        if resume_step.is_none() && path.exists() {
+            File::create(&path)?.sync_all()?;
+        }
         if let Some(keep) = resume_step {
             if path.exists() {
                 let kept: Vec<String> = BufReader::new(File::open(&path)?)
@@ -173,5 +177,23 @@ mod tests {
                 .line()
                 .starts_with("step       3 loss 1.6667 lr 1.000e-3")
         );
+    }
+
+    #[test]
+    fn fresh_start_replaces_records_of_an_attempt_without_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = MetricsSink::open(dir.path(), None).unwrap();
+        for s in 1..=3 {
+            m.write(&rec(s)).unwrap();
+        }
+        drop(m);
+        let mut m = MetricsSink::open(dir.path(), None).unwrap();
+        m.write(&rec(1)).unwrap();
+        let steps: Vec<u64> = read_metrics(m.path())
+            .unwrap()
+            .iter()
+            .map(|r| r.step)
+            .collect();
+        assert_eq!(steps, vec![1]);
     }
 }

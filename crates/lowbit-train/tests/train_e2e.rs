@@ -214,9 +214,29 @@ fn tensorboard_events_and_hf_export_evaluate() {
             .filter(|d| d.windows(tag.len()).any(|w| w == tag.as_bytes()))
             .count()
     };
-    assert_eq!(has("loss"), 3 + 1, "3 loss scalars + 1 val_loss");
+    assert_eq!(
+        recs.iter()
+            .filter(|d| d.windows(6).any(|w| w == b"\x0a\x04loss"))
+            .count(),
+        3,
+        "3 loss scalars"
+    );
     assert_eq!(has("grad_norm"), 3);
     assert_eq!(has("val_loss"), 1);
+
+    // Quantization health of every compressed layer is logged on eval steps.
+    let m = read_metrics(&dir.join("metrics.jsonl")).unwrap();
+    let ev = m
+        .iter()
+        .find(|r| r.val_loss.is_some())
+        .expect("an eval record");
+    let mse = ev.extra["health/input_rel_mse"];
+    assert!(mse > 0.0 && mse < 0.1, "{mse}");
+    assert!(
+        ev.extra
+            .contains_key("health/layers.1.mlp.down_proj/weight_clipped")
+    );
+    assert_eq!(has("health/layers.0.self_attn.q_proj/input_rel_mse"), 1);
 
     // The checkpoint is an HF directory: loading it as such gives the logged validation loss.
     let device = burn::tensor::Device::flex();

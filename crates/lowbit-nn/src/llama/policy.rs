@@ -1,6 +1,7 @@
 //! Which linears are compressed, decided by HF-style module name (torchtitan's "policy over
 //! module names" rather than editing the model).
 
+use crate::quant::estimator::Estimator;
 use crate::{CompressedLinearConfig, NnError};
 use burn::config::Config;
 
@@ -16,6 +17,12 @@ pub struct CompressionPolicy {
     /// Half Hadamard rotation of compressed linears.
     #[config(default = false)]
     pub hadamard: bool,
+    /// Gradient estimator of compressed linears.
+    #[config(default = "Estimator::Ste")]
+    pub estimator: Estimator,
+    /// Grid files whose grids become format names (e.g. a learned `grids/mpo2.toml`).
+    #[config(default = "Vec::new()")]
+    pub grid_files: Vec<String>,
     /// Globs of module names to compress; default: every projection inside the blocks.
     #[config(
         default = "vec![\"model.layers.*.self_attn.*_proj\".into(), \"model.layers.*.mlp.*_proj\".into()]"
@@ -50,11 +57,15 @@ impl CompressionPolicy {
         d_output: usize,
         std: f64,
     ) -> Result<CompressedLinearConfig, NnError> {
-        let base = CompressedLinearConfig::new(d_input, d_output).with_init_std(std);
+        let base = CompressedLinearConfig::new(d_input, d_output)
+            .with_init_std(std)
+            .with_name(name.to_string());
         Ok(if self.selects(name)? {
             base.with_weight(self.weight.clone())
                 .with_input(self.input.clone())
                 .with_hadamard(self.hadamard)
+                .with_estimator(self.estimator)
+                .with_grid_files(self.grid_files.clone())
         } else {
             base
         })

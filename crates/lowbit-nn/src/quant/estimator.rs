@@ -14,14 +14,15 @@ use burn::tensor::Tensor;
 use crate::NnError;
 
 /// Which gradient estimator a quantized layer uses.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Estimator {
     /// Straight-through: gradient 1 everywhere.
     #[default]
     Ste,
-    /// Straight-through inside `|x| ≤ clip · scale`, zero outside.
+    /// Straight-through inside `|x| ≤ clip · range`, zero outside, where `range` is the largest
+    /// magnitude the block reconstructs (its scale × the grid's max level).
     ClippedSte {
-        /// Clip multiple of the block scale (e.g. the grid's max level).
+        /// Multiple of the block's representable range; 1 = exactly the range.
         clip: f32,
     },
     /// QuEST trust mask: gradient 1 where `|q − x| ≤ factor · step / 2`.

@@ -3,7 +3,9 @@
 pub mod estimator;
 pub mod fake;
 pub mod hadamard;
+pub mod health;
 pub mod quest;
+pub mod step;
 
 #[cfg(test)]
 mod fake_tests;

@@ -8,14 +8,16 @@
 //! thread count, which the bit-identical-resume contract needs.
 
 use super::error::TrainError;
-use crate::recipe::{HadamardMode, Recipe, resolve_model as resolve};
+use crate::recipe::{EstimatorName, HadamardMode, Recipe, resolve_model as resolve};
 use burn::tensor::Device;
 use lowbit_nn::hf::{HostTensor, load_state_dict, state_dict};
 use lowbit_nn::llama::{CompressionPolicy, Llama, LlamaConfig};
+use lowbit_nn::quant::estimator::Estimator;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// The model configuration of `recipe` for a tokenizer of `vocab_size` tokens.
 pub fn llama_config(recipe: &Recipe, vocab_size: usize) -> Result<LlamaConfig, TrainError> {
@@ -34,10 +36,25 @@ pub fn llama_config(recipe: &Recipe, vocab_size: usize) -> Result<LlamaConfig, T
             });
         }
     };
+    let estimator = match c.estimator {
+        EstimatorName::Ste => Estimator::Ste,
+        EstimatorName::ClippedSte => Estimator::ClippedSte { clip: 1.0 },
+        EstimatorName::Trust => Estimator::Trust {
+            factor: c.trust_factor as f32,
+        },
+        EstimatorName::Lsq => Estimator::Lsq,
+    };
     let policy = CompressionPolicy::new()
         .with_weight(c.weight.clone())
         .with_input(c.input.clone())
         .with_hadamard(hadamard)
+        .with_estimator(estimator)
+        .with_grid_files(
+            grid_files(recipe)
+                .into_iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        )
         .with_include(c.include.clone())
         .with_exclude(c.exclude.clone());
     Ok(LlamaConfig::new(
@@ -53,6 +70,29 @@ pub fn llama_config(recipe: &Recipe, vocab_size: usize) -> Result<LlamaConfig, T
     .with_tie_embeddings(recipe.model.tie_embeddings)
     .with_max_seq_len(recipe.train.seq_len)
     .with_compression(policy))
+}
+
+/// Grid files a recipe's formats may name, as the recipe validator sees them: every
+/// `grids/*.toml` (relative to the working directory, the repository root) and the recipe's
+/// `compression.weight_grid_file` / `input_grid_file`.
+pub fn grid_files(recipe: &Recipe) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir("grids")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    let c = &recipe.compression;
+    for f in [&c.weight_grid_file, &c.input_grid_file]
+        .into_iter()
+        .flatten()
+    {
+        v.push(PathBuf::from(f));
+    }
+    v
 }
 
 /// FNV-1a of a name: the ChaCha8 stream of that parameter.

@@ -2,6 +2,7 @@
 
 mod build;
 mod data;
+mod ddp;
 mod error;
 mod progress;
 mod run;

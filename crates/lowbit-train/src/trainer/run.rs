@@ -16,6 +16,7 @@ use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use lowbit_data::{Batch, Sampler, TokenDataset};
+use lowbit_nn::capture::{HealthRecorder, with_recorder};
 use lowbit_nn::hf::{SaveOptions, SpecialTokens, read_safetensors, write_safetensors};
 use lowbit_nn::llama::{Llama, LlamaConfig, cross_entropy};
 use lowbit_optim::{AdamW, AdamWConfig, clip_factor, grad_norms};
@@ -62,12 +63,10 @@ pub struct TrainOptions {
     pub stop_after: Option<u64>,
     /// Testing hook: pretend the loss of this (1-based) step is NaN, to exercise the guard.
     pub inject_nan_at: Option<u64>,
-    /// Device (the CPU `flex` backend by default; autodiff is added here).
-    pub device: Device,
 }
 
 impl TrainOptions {
-    /// Options for a fresh run in `run_dir` on the default CPU device.
+    /// Options for a fresh run in `run_dir` (devices come from the recipe's `train.devices`).
     pub fn new(run_dir: impl Into<PathBuf>) -> Self {
         Self {
             run_dir: run_dir.into(),
@@ -76,7 +75,6 @@ impl TrainOptions {
             stop: Arc::new(AtomicBool::new(false)),
             stop_after: None,
             inject_nan_at: None,
-            device: Device::flex(),
         }
     }
 }
@@ -141,6 +139,46 @@ pub fn validation_loss(
         n += 1;
     }
     Ok(sum / n as f64)
+}
+
+/// Quantization health of every compressed layer on the first validation batch, as scalars:
+/// `health/<layer>/{input,weight}_{rel_mse,clipped}` (and `_grid1` for two-grid formats: the
+/// fraction of blocks on the second grid), plus layer means `health/{input,weight}_rel_mse`.
+pub fn health_scalars(
+    model: &Llama,
+    data: &TokenDataset,
+    sampler: &Sampler,
+    device: &Device,
+) -> Result<std::collections::BTreeMap<String, f64>, TrainError> {
+    let mut out = std::collections::BTreeMap::new();
+    let Batch { inputs, .. } = sampler.val_batch(&data.val, 0)?;
+    let rows = inputs.len() / sampler.seq_len;
+    let x = tokens_tensor(&inputs, rows, device);
+    let (logits, h) = with_recorder(HealthRecorder::default(), || model.forward(x))?;
+    logits?;
+    for (kind, map) in [("input", &h.input), ("weight", &h.weight)] {
+        let mut sum = 0.0;
+        for (layer, q) in map {
+            let short = layer.trim_start_matches("model.");
+            out.insert(format!("health/{short}/{kind}_rel_mse"), q.relative_mse());
+            out.insert(
+                format!("health/{short}/{kind}_clipped"),
+                q.clipped_fraction(),
+            );
+            if q.selectors.len() == 2 {
+                let n = (q.selectors[0] + q.selectors[1]).max(1) as f64;
+                out.insert(
+                    format!("health/{short}/{kind}_grid1"),
+                    q.selectors[1] as f64 / n,
+                );
+            }
+            sum += q.relative_mse();
+        }
+        if !map.is_empty() {
+            out.insert(format!("health/{kind}_rel_mse"), sum / map.len() as f64);
+        }
+    }
+    Ok(out)
 }
 
 /// The parts of every checkpoint that do not change during a run.
@@ -227,16 +265,11 @@ pub fn train(
     let started = Instant::now();
     let t = &recipe.train;
     let mut warnings = Vec::new();
-    if t.devices.len() > 1 || t.devices.iter().any(|d| d != "cpu") {
-        return Err(TrainError::Unsupported {
+    let devices =
+        crate::device::parse_devices(&t.devices).map_err(|e| TrainError::Unsupported {
             key: "train.devices".into(),
-            message: format!(
-                "{:?}: this build trains on the CPU only; data parallelism over CUDA devices needs \
-                 a build with `--features cuda` (see recipes/README.md)",
-                t.devices
-            ),
-        });
-    }
+            message: e.to_string(),
+        })?;
     let run_dir = &opts.run_dir;
     std::fs::create_dir_all(run_dir).map_err(io_err(run_dir))?;
     let recipe_sha256 = sha256_hex(recipe_toml.as_bytes());
@@ -248,7 +281,7 @@ pub fn train(
         recipe_toml,
         data,
     };
-    let device = opts.device.clone();
+    let device = devices[0].clone();
     let ad = device.clone().autodiff();
     let adam = AdamWConfig {
         beta1: t.beta1,
@@ -258,6 +291,11 @@ pub fn train(
     };
     let micro_batches = t.grad_accum.max(1);
     let micro = t.batch_size / micro_batches;
+    let parallel = if devices.len() > 1 {
+        Some(super::ddp::Parallel::start(devices.clone(), micro_batches)?)
+    } else {
+        None
+    };
     let sampler = Sampler {
         seed: t.seed,
         batch: micro,
@@ -328,7 +366,13 @@ pub fn train(
                     init_seed: t.seed,
                     data_seed: t.seed,
                 },
-                grids: Default::default(),
+                grids: super::build::grid_files(recipe)
+                    .into_iter()
+                    .filter_map(|p| {
+                        let text = std::fs::read_to_string(&p).ok()?;
+                        Some((p.display().to_string(), text))
+                    })
+                    .collect(),
                 recipe_sha256: recipe_sha256.clone(),
                 lowbit_version: env!("CARGO_PKG_VERSION").into(),
                 burn_version: BURN_VERSION.into(),
@@ -368,17 +412,27 @@ pub fn train(
         let step_started = Instant::now();
         let step = state.step; // 0-based index of this step
         let lr = sched.lr(step);
-        let mut accum = GradientsAccumulator::<Llama>::new();
-        let mut loss_sum = 0.0;
-        for k in 0..micro_batches as u64 {
-            let b = sampler.batch(&data.train, state.sampler.cursor + k, "train")?;
-            let logits = model.forward(tokens_tensor(&b.inputs, micro, &ad))?;
-            let loss = cross_entropy(logits, tokens_tensor(&b.targets, micro, &ad));
-            loss_sum += scalar(loss.clone())?;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            accum.accumulate(&model, grads);
-        }
-        let grads = accum.grads();
+        let (grads, loss_sum) = match &parallel {
+            Some(p) => {
+                let batches = (0..micro_batches as u64)
+                    .map(|k| sampler.batch(&data.train, state.sampler.cursor + k, "train"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                p.grads(&model, &batches, micro, tokens_tensor, scalar)?
+            }
+            None => {
+                let mut accum = GradientsAccumulator::<Llama>::new();
+                let mut loss_sum = 0.0;
+                for k in 0..micro_batches as u64 {
+                    let b = sampler.batch(&data.train, state.sampler.cursor + k, "train")?;
+                    let logits = model.forward(tokens_tensor(&b.inputs, micro, &ad))?;
+                    let loss = cross_entropy(logits, tokens_tensor(&b.targets, micro, &ad));
+                    loss_sum += scalar(loss.clone())?;
+                    let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    accum.accumulate(&model, grads);
+                }
+                (accum.grads(), loss_sum)
+            }
+        };
         let mut loss = loss_sum / micro_batches as f64;
         if opts.inject_nan_at == Some(step + 1) {
             loss = f64::NAN;
@@ -454,16 +508,13 @@ pub fn train(
         let do_eval = is_last || state.step % recipe.eval.every_steps.max(1) == 0;
         let do_log = do_eval || state.step % recipe.log.every_steps.max(1) == 0;
         let mut val_loss = None;
+        let mut extra = std::collections::BTreeMap::new();
         if do_eval {
-            let v = validation_loss(
-                &model.valid(),
-                data,
-                &val_sampler,
-                recipe.eval.batches,
-                &device,
-            )?;
+            let valid = model.valid();
+            let v = validation_loss(&valid, data, &val_sampler, recipe.eval.batches, &device)?;
             state.last_val_loss = Some(v);
             val_loss = Some(v);
+            extra = health_scalars(&valid, data, &val_sampler, &device)?;
         }
         if do_log {
             let secs = window_start.elapsed().as_secs_f64().max(1e-9);
@@ -476,7 +527,7 @@ pub fn train(
                 tok_s: window_tokens as f64 / secs,
                 val_loss,
                 val_ppl: val_loss.map(f64::exp),
-                extra: Default::default(),
+                extra: std::mem::take(&mut extra),
             };
             sink.write(&rec).map_err(io_err(run_dir))?;
             reporter.log(&rec);
