@@ -293,3 +293,44 @@ fn bad_plans_name_the_file_and_the_key() {
         }
     }
 }
+
+/// The committed `recipes/sweeps/tiny.toml`, unchanged but for a tiny step budget and the bundled
+/// fixture corpus: every one of its 27 (size × budget × recipe) points trains through the
+/// trainer and lands in the summary.
+#[test]
+fn the_committed_tiny_plan_runs_end_to_end_with_a_tiny_budget() {
+    let path = root().join("recipes/sweeps/tiny.toml");
+    let mut plan = lowbit_scaling::sweep::load_plan(&path).expect("the committed plan parses");
+    assert_eq!(plan.recipes, ["bf16", "nvfp4", "int4-quest"]);
+    assert_eq!(plan.sizes.len(), 3);
+    plan.tokens.total = Some(vec![64.0, 128.0, 192.0]);
+    plan.train.batch_size = 2;
+    plan.train.seq_len = 32;
+    plan.train.set.extend(
+        [
+            "data.corpus=tests/fixtures/tiny-corpus",
+            "data.vocab_size=300",
+            "eval.batches=1",
+        ]
+        .map(String::from),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("tiny");
+    let runs = expand(&plan, &path, &root().join("recipes"), &out).expect("plan expands");
+    assert_eq!(runs.len(), 27);
+    let r = run_sweep(
+        &plan.description,
+        &runs,
+        &SweepOptions::new(root(), &out),
+        &mut |_| {},
+    )
+    .expect("sweep runs");
+    assert!(!r.interrupted);
+    let points = load_points(&r.summary_csv.expect("summary written")).expect("fitting schema");
+    assert_eq!(points.len(), 27);
+    let mut formats: Vec<&str> = points.iter().map(|p| p.format.as_str()).collect();
+    formats.sort();
+    formats.dedup();
+    assert_eq!(formats, ["bf16", "int4-quest", "nvfp4"]);
+    assert!(points.iter().all(|p| p.loss.is_finite() && p.loss > 0.0));
+}
