@@ -3,7 +3,10 @@
 //! The binary is thin: each subcommand parses its arguments here and calls the library crates.
 
 mod data_cmd;
+mod eval_cmd;
 mod formats_cmd;
+mod generate_cmd;
+mod grids_cmd;
 mod quantize_cmd;
 mod scaling_cmd;
 mod train_cmd;
@@ -37,6 +40,12 @@ enum Cmd {
     Train(train_cmd::TrainArgs),
     /// Scaling laws: fit Chinchilla / unified laws to runs, capacity per format.
     Scaling(scaling_cmd::ScalingArgs),
+    /// Mean next-token NLL and perplexity of a checkpoint on a text file.
+    Eval(eval_cmd::EvalArgs),
+    /// Continue a prompt with a checkpoint (greedy or seeded top-p sampling).
+    Generate(generate_cmd::GenerateArgs),
+    /// Learn multi-grid families from a checkpoint (lowbit's MPO2 / PO2(NF4)) and inspect grid files.
+    Grids(grids_cmd::GridsArgs),
 }
 
 fn main() {
@@ -47,6 +56,9 @@ fn main() {
         Cmd::Scaling(a) => scaling_cmd::run(a),
         Cmd::Data(a) => data_cmd::run(a),
         Cmd::Train(a) => train_cmd::run(a),
+        Cmd::Eval(a) => eval_cmd::run(a),
+        Cmd::Generate(a) => generate_cmd::run(a),
+        Cmd::Grids(a) => grids_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

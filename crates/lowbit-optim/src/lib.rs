@@ -7,3 +7,4 @@ pub mod adamw;
 pub mod grids;
 
 pub use adamw::{AdamW, AdamWConfig, GradNorms, OptimError, clip_factor, grad_norms};
+pub use grids::{BlockSet, Family, GridLearnError, LearnConfig, Learned, learn};

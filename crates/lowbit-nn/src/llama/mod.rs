@@ -5,11 +5,14 @@
 
 mod attention;
 mod config;
+mod generate;
 mod mlp;
 mod model;
 mod policy;
 mod rope;
 
+pub use attention::LayerKv;
 pub use config::{LlamaConfig, PRESETS};
+pub use generate::{GenerateConfig, KvCache, generate, generate_recompute, nucleus, sample_next};
 pub use model::{Llama, cross_entropy};
 pub use policy::CompressionPolicy;
