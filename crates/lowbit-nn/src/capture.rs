@@ -105,7 +105,8 @@ pub(crate) fn record<const D: usize>(
     });
 }
 
-fn host(t: &Tensor<2>) -> Result<(Vec<f32>, usize), NnError> {
+/// A `[rows, cols]` tensor's values on the host (row-major f32) and its `cols`.
+pub fn host(t: &Tensor<2>) -> Result<(Vec<f32>, usize), NnError> {
     let [_, cols] = t.dims();
     let v = t
         .clone()

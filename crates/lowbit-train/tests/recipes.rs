@@ -25,6 +25,7 @@ fn every_required_recipe_loads() {
             "mxfp4",
             "int4-quest",
             "nvfp4-po2",
+            "mpo2",
             "sfp4",
             "split87",
             "int8",
@@ -40,6 +41,13 @@ fn every_required_recipe_loads() {
         assert_eq!(q.train.beta2, 0.95, "inherited from base");
         let t = load_recipe("tiny", &recipes_dir(), &[]).unwrap();
         assert_eq!((t.train.steps, t.train.lr, t.train.seed), (20, 3e-3, 1));
+        // The main job uses the PO2(NF4) partner learned on the default corpus.
+        let p = load_recipe("nvfp4-po2", &recipes_dir(), &[]).unwrap();
+        assert_eq!(p.compression.weight.as_deref(), Some("po2-nf4-default"));
+        assert_eq!(
+            p.compression.weight_grid_file.as_deref(),
+            Some("grids/po2-nf4-default.toml")
+        );
     });
 }
 

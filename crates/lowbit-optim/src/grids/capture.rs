@@ -7,7 +7,7 @@ use super::blocks::BlockSet;
 use super::error::GridLearnError;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use lowbit_nn::NnError;
-use lowbit_nn::capture::{BlockSampler, LayerView, Recorder, with_recorder};
+use lowbit_nn::capture::{BlockSampler, LayerView, Recorder, host, with_recorder};
 use lowbit_nn::llama::Llama;
 use rand::SeedableRng;
 use rand::seq::index::sample;
@@ -112,17 +112,6 @@ struct Rec {
     input_amax: BTreeMap<String, f32>,
     channel_sq: BTreeMap<String, (Vec<f64>, u64)>,
     weights: BTreeMap<String, TensorBlocks>,
-}
-
-fn host(t: &Tensor<2>) -> Result<(Vec<f32>, usize), NnError> {
-    let [_, cols] = t.dims();
-    let v = t
-        .clone()
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| NnError::Config(format!("tensor data: {e:?}")))?;
-    Ok((v, cols))
 }
 
 fn amax(v: &[f32]) -> f32 {
