@@ -63,7 +63,8 @@ $B formats report --json --format nvfp4 --format mxfp4 --format po2-nf4-default 
    --format split87 --format sfp4 > "$OUT/gmse.json"
 $B grids show grids/po2-nf4-default.toml --real-blocks "$REAL_CKPT" \
    --plot docs/results/grids-levels > "$OUT/show-po2-nf4-default.txt"
-$B grids show grids/mpo2.toml --real-blocks "$REAL_CKPT" > "$OUT/show-mpo2.txt"
+$B grids show grids/mpo2.toml --real-blocks "$REAL_CKPT" \
+   --plot docs/results/grids-levels-mpo2 > "$OUT/show-mpo2.txt"
 
 python3 benches/grid_study_report.py --out "$OUT" --doc "$DOC" --real-blocks "$REAL_CKPT" \
    --command "benches/grid_study.sh $ARGS"

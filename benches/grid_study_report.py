@@ -169,6 +169,7 @@ learned on. tok/s was measured on the shared 2-core CPU machine and is indicativ
 Learned grids: `grids/po2-nf4-default.toml` (PO2(NF4) partner; NF4·6 frozen) and
 `grids/mpo2.toml` (both grids learned); their levels against E2M1 and NF4:
 ![levels](grids-levels.png)
+![MPO2 levels](grids-levels-mpo2.png)
 """
     notes = Path(a.notes)
     if notes.exists():
