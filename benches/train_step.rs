@@ -3,6 +3,10 @@
 //! PO2(NF4) W4A4. criterion reports elements/s = tokens/s. `benches/compare_torch.sh` runs the
 //! same model and step in PyTorch and prints the ratio. Run:
 //! `cargo bench -p lowbit-train --bench train_step`.
+//!
+//! `LOWBIT_BENCH_BACKEND=ndarray cargo bench -p lowbit-train --features ndarray --bench
+//! train_step` times the same step on Burn's `ndarray` backend, the measurement behind `flex`
+//! being the default CPU backend (benches/README.md).
 
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -22,11 +26,24 @@ fn tokens(offset: usize, device: &Device) -> Tensor<2, Int> {
     Tensor::<1, Int>::from_data(TensorData::new(v, [BATCH * SEQ]), device).reshape([BATCH, SEQ])
 }
 
+/// The CPU backend to time: `flex` (the default), or `ndarray` with `--features ndarray`.
+fn backend() -> Device {
+    match std::env::var("LOWBIT_BENCH_BACKEND").as_deref() {
+        Err(_) | Ok("flex") => Device::flex(),
+        #[cfg(feature = "ndarray")]
+        Ok("ndarray") => Device::ndarray(),
+        Ok(other) => panic!(
+            "LOWBIT_BENCH_BACKEND={other}: this bench knows `flex` and, built with \
+             `--features ndarray`, `ndarray`"
+        ),
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("train_step_4x256_b8_s256");
     g.throughput(Throughput::Elements((BATCH * SEQ) as u64));
     g.sample_size(10);
-    let device = Device::flex().autodiff();
+    let device = backend().autodiff();
     for (label, fmt) in [
         ("bf16-none", None),
         ("nvfp4-w4a4", Some("nvfp4")),
