@@ -6,7 +6,7 @@ use lowbit_formats::Format;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::fake::{fake_quant, fake_quant_host, has_tensor_path};
+use super::fake::{fake_quant, fake_quant_host, fake_quant_tensor, has_tensor_path};
 use crate::NnError;
 
 const COLS: usize = 64;
@@ -145,13 +145,29 @@ fn check(name: &str, x: &[f32], rows: usize) {
     format.fake_quant(&mut want, COLS).unwrap();
     let d = Device::flex();
     let t = Tensor::<1>::from_floats(x, &d).reshape([rows, COLS]);
-    let got: Vec<f32> = fake_quant(t, &format)
+    // The tensor-op path explicitly (on `flex`, `fake_quant` itself takes the host path).
+    let got = if has_tensor_path(&format) {
+        fake_quant_tensor(t.clone(), &format).unwrap()
+    } else {
+        fake_quant(t.clone(), &format).unwrap()
+    };
+    let got: Vec<f32> = got
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap();
+    let dispatched: Vec<f32> = fake_quant(t, &format)
         .unwrap()
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
         .unwrap();
     for i in 0..x.len() {
+        assert_eq!(
+            dispatched[i].to_bits(),
+            want[i].to_bits(),
+            "{name}: fake_quant, index {i}"
+        );
         assert_eq!(
             got[i].to_bits(),
             want[i].to_bits(),
@@ -235,7 +251,18 @@ fn errors_are_typed() {
         ],
         &d,
     );
+    assert!(matches!(
+        fake_quant_tensor(x.clone(), &format),
+        Err(NnError::NonFinite)
+    ));
     assert!(matches!(fake_quant(x, &format), Err(NnError::NonFinite)));
+    assert!(matches!(
+        fake_quant_tensor(
+            Tensor::<2>::ones([2, 32], &d),
+            &Format::parse("split87").unwrap()
+        ),
+        Err(NnError::Config(_))
+    ));
     let x = Tensor::<2>::ones([2, 32], &d);
     let split = Format::parse("split87").unwrap();
     assert!(fake_quant_host(x.slice([0..2, 0..16]), &split).is_ok());
