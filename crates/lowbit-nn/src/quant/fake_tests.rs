@@ -145,23 +145,20 @@ fn check(name: &str, x: &[f32], rows: usize) {
     format.fake_quant(&mut want, COLS).unwrap();
     let d = Device::flex();
     let t = Tensor::<1>::from_floats(x, &d).reshape([rows, COLS]);
-    // The tensor-op path explicitly (on `flex`, `fake_quant` itself takes the host path).
-    let got = if has_tensor_path(&format) {
-        fake_quant_tensor(t.clone(), &format).unwrap()
-    } else {
-        fake_quant(t.clone(), &format).unwrap()
+    let values = |t: Tensor<2>| -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
     };
-    let got: Vec<f32> = got
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap();
-    let dispatched: Vec<f32> = fake_quant(t, &format)
-        .unwrap()
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap();
+    // What layers call (on `flex`: the host quantizer) and, where the format has one, the
+    // tensor-op path explicitly (what GPU backends run).
+    let dispatched = values(fake_quant(t.clone(), &format).unwrap());
+    let got = if has_tensor_path(&format) {
+        values(fake_quant_tensor(t, &format).unwrap())
+    } else {
+        dispatched.clone()
+    };
     for i in 0..x.len() {
         assert_eq!(
             dispatched[i].to_bits(),
