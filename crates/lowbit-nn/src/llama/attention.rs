@@ -2,10 +2,10 @@
 //! from cached keys and values of earlier positions (incremental decoding).
 
 use super::rope::Rope;
+use crate::fused::causal_softmax;
 use crate::{CompressedLinear, NnError};
 use burn::module::Module;
-use burn::tensor::activation::softmax;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
 /// Keys and values of one layer's past positions, after RoPE and before the GQA expansion.
 #[derive(Debug, Clone)]
@@ -86,23 +86,9 @@ impl Attention {
             }
         };
         let (k, v) = (expand(k), expand(v));
-        let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((hd as f32).sqrt()); // [b, h, t, s]
-        if t > 1 {
-            // Query i sits at position start + i and sees keys 0..=start + i.
-            let mask: Vec<f32> = (0..t * s)
-                .map(|i| {
-                    if i % s > start + i / s {
-                        f32::NEG_INFINITY
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            let mask = Tensor::<1>::from_data(TensorData::new(mask, [t * s]), &scores.device())
-                .reshape([1, 1, t, s]);
-            scores = scores + mask;
-        }
-        let p = softmax(scores, 3);
+        // softmax(q·kᵀ/√hd) with the causal mask: query i sits at position start + i and sees
+        // keys 0..=start + i (fused on flex, crate::fused).
+        let p = causal_softmax(q.matmul(k.swap_dims(2, 3)), 1.0 / (hd as f32).sqrt()); // [b, h, t, s]
         let out = p.matmul(v).swap_dims(1, 2).reshape([b, t, h * hd]);
         self.o_proj.forward(out)
     }

@@ -5,10 +5,10 @@ use super::config::LlamaConfig;
 use super::generate::KvCache;
 use super::mlp::Mlp;
 use super::rope::Rope;
+use crate::fused::cross_entropy_rows;
 use crate::{CompressedLinearConfig, NnError};
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, RmsNorm, RmsNormConfig};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 
 /// One pre-norm decoder block.
@@ -220,8 +220,7 @@ impl Llama {
 /// `logits`: `[batch, seq, vocab]`, `targets`: `[batch, seq]` → scalar `[1]`.
 pub fn cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
     let [b, t, v] = logits.dims();
-    let lp = log_softmax(logits.reshape([b * t, v]), 1);
-    lp.gather(1, targets.reshape([b * t, 1])).mean().neg()
+    cross_entropy_rows(logits.reshape([b * t, v]), targets.reshape([b * t])).mean()
 }
 
 #[cfg(test)]
