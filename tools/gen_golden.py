@@ -69,6 +69,10 @@ import zlib  # noqa: E402
 
 import ml_dtypes as md  # noqa: E402
 import numpy as np  # noqa: E402
+import tomllib  # noqa: E402
+
+import oracle_quest  # noqa: E402  (tools/oracle_quest.py)
+import oracle_sparse  # noqa: E402  (tools/oracle_sparse.py)
 
 # Overflow to +-Inf and underflow are part of the semantics (handled explicitly below); a NaN
 # appearing anywhere is a bug in this script, so make it raise.
@@ -174,22 +178,55 @@ def e4m3_sat(v) -> np.ndarray:
     return raw
 
 
+E4M3_EVEN_MAG = E4M3_MAG[0::2]  # codes 0, 2, ..., 126 (0x7E = 448 is even)
+
+
+def e4m3_sat_even(v) -> np.ndarray:
+    """FORMATS.md K = 3, 4 selector storage: saturating cast to the lattice of E4M3 values with an even
+    code, RNE on that lattice (ties -> code = 0 mod 4). Two formulations (f64 midpoints; exact argmin
+    distance with the tie key), which must agree. Inputs are non-negative block scales."""
+    v = f32a(v)
+    check(not np.any(np.signbit(v)), "even-lattice cast: negative scale")
+    a = np.minimum(v.astype(np.float64), 448.0)
+    mids = (E4M3_EVEN_MAG[:-1] + E4M3_EVEN_MAG[1:]) / 2  # exact in f64
+    lo = np.clip(np.searchsorted(E4M3_EVEN_MAG, a, side="right") - 1, 0, 63)
+    hi = np.minimum(lo + 1, 63)
+    mid = np.where(lo < 63, mids[np.minimum(lo, 62)], np.inf)
+    idx = np.where(a > mid, hi, np.where(a < mid, lo, np.where(lo % 2 == 0, lo, hi)))
+    d = np.abs(a[..., None] - E4M3_EVEN_MAG)
+    best = d.min(axis=-1, keepdims=True)
+    cand = d == best
+    key = np.where(cand, np.arange(64) % 2, 9)  # tie key: even lattice index = code 0 mod 4
+    alt = np.array([int(np.flatnonzero(c)[np.argmin(k[c])]) for c, k in zip(cand.reshape(-1, 64),
+                                                                             key.reshape(-1, 64))]
+                   ).reshape(a.shape)
+    check(np.array_equal(idx, alt), "even-lattice E4M3 formulations disagree")
+    return (2 * idx).astype(np.uint8)
+
+
 # ---- E8M0 (all from f32 bit patterns) ----
 def _exp_field(b: np.ndarray) -> np.ndarray:
     return ((b.astype(np.int64) >> 23) & 0xFF)
 
 
-def e8m0_floor(amax) -> np.ndarray:
+def _emax(m) -> int:
+    """floor(log2 M) of a grid's max magnitude, from the bits (E2M1: M = 6 -> 2)."""
+    return int(_exp_field(bits_of(F32(m)))) - 127
+
+
+# FORMATS.md writes the MX rules for E2M1 ("e - 2", "amax / 6"). For other grids under E8M0 scales
+# (nf4:scale=e8m0, table grids) the oracle uses "e - floor(log2 M)" and "amax / M" (see tools/README.md).
+def e8m0_floor(amax, m=6.0) -> np.ndarray:
     b = bits_of(amax)
     e = _exp_field(b) - 127  # zero/subnormal: field 0 -> -127 (clamped below anyway)
-    return np.clip(e - 2, -127, 127)
+    return np.clip(e - _emax(m), -127, 127)
 
 
-def e8m0_even(amax) -> np.ndarray:
+def e8m0_even(amax, m=6.0) -> np.ndarray:
     b = bits_of(amax).astype(np.int64)
     b = (b + (1 << 21)) & ~0x7FFFFF  # may carry into exponent field 255 (amax >= 1.75 * 2^127)
     e = ((b >> 23) & 0xFF) - 127
-    return np.clip(e - 2, -127, 127)
+    return np.clip(e - _emax(m), -127, 127)
 
 
 def _ceil_log2_exact(d: np.ndarray) -> np.ndarray:
@@ -203,7 +240,7 @@ def _ceil_log2_exact(d: np.ndarray) -> np.ndarray:
     return np.where(field > 0, normal, sub)
 
 
-def e8m0_rceil(amax, literal: bool = False) -> np.ndarray:
+def e8m0_rceil(amax, m=6.0, literal: bool = False) -> np.ndarray:
     """RCEIL: d = amax / 6 (f32); shared = ceil(log2 d); amax == 0 (or d == 0) -> -127.
 
     literal=True applies the FORMATS.md wording "exponent, +1 if any mantissa bit is set" to the
@@ -211,7 +248,7 @@ def e8m0_rceil(amax, literal: bool = False) -> np.ndarray:
     ceil(log2 d) when d is an f32 subnormal <= 2^-127 (used only for the diagnostic NOTE).
     """
     a = f32a(amax)
-    d = a / F32(6)
+    d = a / F32(m)
     is_f32(d)
     if literal:
         b = bits_of(d).astype(np.int64)
@@ -255,11 +292,14 @@ def table_nearest(v: np.ndarray, table: np.ndarray) -> np.ndarray:
     """code = #{midpoints m_i : v > m_i}, m_i = (g_i + g_{i+1})/2 in f64 (ties -> lower index).
 
     Values beyond the ends (including +-Inf, which occurs when enc_b = f32::MAX) clamp to the end levels.
+    A repeated level (SFP4's two shifted zeros) is never chosen over its first copy: the count lands on
+    the last copy, so it is mapped to the first index holding that value.
     """
     t64 = table.astype(np.float64)
     mids = (t64[:-1] + t64[1:]) / 2
     v64 = v.astype(np.float64)
-    code = np.sum(v64[..., None] > mids, axis=-1).astype(np.uint8)
+    first = np.array([int(np.argmax(t64 == t64[i])) for i in range(len(t64))], dtype=np.uint8)
+    code = first[np.sum(v64[..., None] > mids, axis=-1)].astype(np.uint8)
     # The other formulation of FORMATS.md: argmin |v - g| in f64, ties -> lower index.
     with np.errstate(invalid="ignore"):
         alt = np.argmin(np.abs(v64[..., None] - t64), axis=-1).astype(np.uint8)
@@ -278,24 +318,46 @@ def has_e2m1(fmt) -> bool:
 
 
 class Fmt:
-    def __init__(self, name, kind, block, *, grids=None, rule=None, bits=4, symmetric=True):
+    """One golden file. `name` is the file stem, `lowbit` the format name the Rust tests parse.
+
+    kind: "e4m3" | "e8m0" | "f32" (grid formats by scale rule), "int", "sparse", "sparse+quant",
+    "quest". `block` is None only for QuEST row statistics. `compact` formats get the smaller case set
+    (tensor_cases_compact) so that the files stay small.
+    """
+
+    def __init__(self, name, kind, block, *, grids=None, rule=None, bits=4, symmetric=True, lowbit=None,
+                 compact=False, grid_file=None, sparsity=None, quant=None):
         self.name, self.kind, self.block = name, kind, block
         self.grids, self.rule, self.bits, self.symmetric = grids, rule, bits, symmetric
+        self.lowbit = lowbit or name
+        self.compact, self.grid_file, self.sparsity, self.quant = compact, grid_file, sparsity, quant
+        if self.kind == "e8m0" and self.grids is None:
+            self.grids = [E2M1]
 
 
-FORMATS = [
-    Fmt("nvfp4", "e4m3", 16, grids=[E2M1]),
-    Fmt("mxfp4", "e8m0", 32, rule="floor"),
-    Fmt("mxfp4-rceil", "e8m0", 32, rule="rceil"),
-    Fmt("mxfp4-even", "e8m0", 32, rule="even"),
-    Fmt("int4", "int", 32, bits=4, symmetric=True),
-    Fmt("int4-asym", "int", 32, bits=4, symmetric=False),
-    Fmt("int8", "int", 32, bits=8, symmetric=True),
-    Fmt("nf4", "f32", 64, grids=[NF4]),
-    Fmt("po2-nf4", "e4m3", 16, grids=[NF4_X6, E2M1]),
-    Fmt("split87", "e4m3", 16, grids=[SPLIT87_0, SPLIT87_1]),
-]
-FMT = {f.name: f for f in FORMATS}
+def grid_max(grid) -> np.float32:
+    """M_k: the grid's max magnitude (E2M1: 6)."""
+    return F32(6) if grid is E2M1 else F32(np.max(np.abs(grid)))
+
+
+def grid_cast(grid, v: np.ndarray):
+    """Scaled values -> (codes, levels). E2M1: clamp to +-6 then the saturating cast (the clamp changes
+    nothing for finite v and maps +-Inf to +-6); table: nearest level (clamping to the end levels)."""
+    if grid is E2M1:
+        codes = e2m1_encode(np.clip(v, F32(-6), F32(6)))
+        return codes, E2M1_VALUES[codes]
+    codes = table_nearest(v, grid)
+    return codes, grid[codes]
+
+
+def _select(per_grid: list):
+    """k* = argmin SSE (f64, index order), ties -> lowest k; returns (k, codes, deq) of the chosen grid."""
+    errs = np.stack([p["err"] for p in per_grid])
+    k = np.argmin(errs, axis=0)  # first minimum -> ties to the lowest k
+    rows = np.arange(errs.shape[1])
+    codes = np.stack([p["codes"] for p in per_grid])[k, rows]
+    deq = np.stack([p["deq"] for p in per_grid])[k, rows]
+    return k, codes, deq
 
 
 def sse_rows(x: np.ndarray, xh: np.ndarray) -> np.ndarray:
@@ -314,13 +376,15 @@ def quant_e4m3(fmt: Fmt, blocks: np.ndarray, flat: np.ndarray):
     dec_g = F32(1) / enc_g
     is_f32(enc_g), is_f32(dec_g)
     amax_b = np.max(np.abs(blocks), axis=1)
+    K = len(fmt.grids)
+    check(K <= 4, "E4M3 selector bits hold at most 4 grids")
     per_grid = []
     for grid in fmt.grids:
-        m = F32(6) if grid is E2M1 else np.max(np.abs(grid))
-        inv_m = F32(1) / m  # "1/M_k rounded to f32 first"
+        inv_m = F32(1) / grid_max(grid)  # "1/M_k rounded to f32 first"
         s_f32 = amax_b * (enc_g * inv_m)
         is_f32(s_f32)
-        sbyte = e4m3_sat(s_f32)
+        # K = 3, 4: every grid's scale on the even-code lattice (the mantissa LSB holds k bit 1).
+        sbyte = e4m3_sat_even(s_f32) if K > 2 else e4m3_sat(s_f32)
         check(not (sbyte & 0x80).any(), "block scale must be non-negative")
         sval = E4M3_VALUES[sbyte]
         enc_b = F32(1) / (sval * dec_g)
@@ -328,57 +392,62 @@ def quant_e4m3(fmt: Fmt, blocks: np.ndarray, flat: np.ndarray):
         is_f32(enc_b)
         v = blocks * enc_b[:, None]
         is_f32(v)
-        if grid is E2M1:
-            codes = e2m1_encode(np.clip(v, F32(-6), F32(6)))
-            lv = E2M1_VALUES[codes]
-        else:
-            codes = table_nearest(v, grid)
-            lv = grid[codes]
+        codes, lv = grid_cast(grid, v)
         deq = (lv * sval[:, None]) * dec_g
         is_f32(deq)
         per_grid.append(dict(codes=codes, deq=deq, sbyte=sbyte, s_f32=s_f32, enc_b=enc_b,
                              err=sse_rows(blocks, deq)))
-    errs = np.stack([p["err"] for p in per_grid])
-    k = np.argmin(errs, axis=0)  # first minimum -> ties to the lowest k
-    rows = np.arange(blocks.shape[0])
-    codes = np.stack([p["codes"] for p in per_grid])[k, rows]
-    deq = np.stack([p["deq"] for p in per_grid])[k, rows]
-    sbyte = np.stack([p["sbyte"] for p in per_grid])[k, rows]
-    K = len(fmt.grids)
-    check(K <= 2, "only K <= 2 E4M3 families are generated here")
-    scale_bytes = (sbyte | (k.astype(np.uint8) << 7)) if K == 2 else sbyte
+    k, codes, deq = _select(per_grid)
+    sbyte = np.stack([p["sbyte"] for p in per_grid])[k, np.arange(len(k))]
+    k8 = k.astype(np.uint8)
+    if K == 1:
+        scale_bytes = sbyte
+    elif K == 2:
+        scale_bytes = sbyte | (k8 << 7)
+    else:  # bit 7 = k bit 0, bit 0 (free on the even lattice) = k bit 1
+        check(not (sbyte & 1).any(), "even-lattice scale with its LSB set")
+        scale_bytes = sbyte | ((k8 & 1) << 7) | ((k8 >> 1) & 1)
     extra = dict(enc_g=enc_g, dec_g=dec_g, per_grid=per_grid, k=k)
     return codes, deq, [int(b) for b in scale_bytes], int(bits_of(dec_g)), extra
 
 
-def quant_e8m0(fmt: Fmt, blocks: np.ndarray):
-    amax_b = np.max(np.abs(blocks), axis=1)
-    shared = E8M0_RULES[fmt.rule](amax_b)
-    inv = pow2_f32(-shared)
-    X = pow2_f32(shared)
-    v = blocks * inv[:, None]
-    codes = e2m1_encode(v)
-    deq = E2M1_VALUES[codes] * X[:, None]
-    is_f32(deq)
-    return codes, deq, [int(s) + 127 for s in shared], None, dict(shared=shared)
+def _f32_bytes(v) -> list:
+    return list(np.asarray(v, dtype="<f4").tobytes())
 
 
-def quant_f32(fmt: Fmt, blocks: np.ndarray):
-    (table,) = fmt.grids
-    M = np.max(np.abs(table))
+def quant_grid_nonglobal(fmt: Fmt, blocks: np.ndarray):
+    """E8M0 and F32 scale rules, one or more grids; K > 1 stores the grid index as one extra byte per
+    block after the scale bytes."""
     amax_b = np.max(np.abs(blocks), axis=1)
-    s = amax_b / M
-    is_f32(s)
-    safe = np.where(s == 0, F32(1), s)
-    v = np.where((s == 0)[:, None], blocks * F32(0), blocks / safe[:, None])
-    is_f32(v)
-    codes = table_nearest(v, table)
-    deq = table[codes] * s[:, None]
-    is_f32(deq)
+    per_grid = []
+    for grid in fmt.grids:
+        M = grid_max(grid)
+        if fmt.kind == "e8m0":
+            shared = E8M0_RULES[fmt.rule](amax_b, M)
+            inv, X = pow2_f32(-shared), pow2_f32(shared)
+            v = blocks * inv[:, None]  # exact: multiplication by a power of two
+            codes, lv = grid_cast(grid, v)
+            deq = lv * X[:, None]
+            sb = [[int(e) + 127] for e in shared]
+            info = dict(shared=shared)
+        else:
+            s = amax_b / M
+            is_f32(s)
+            safe = np.where(s == 0, F32(1), s)
+            v = np.where((s == 0)[:, None], blocks * F32(0), blocks / safe[:, None])  # s == 0: x * 0
+            is_f32(v)
+            codes, lv = grid_cast(grid, v)
+            deq = lv * s[:, None]
+            sb = [_f32_bytes(sv) for sv in s]
+            info = dict(s=s)
+        is_f32(deq)
+        per_grid.append(dict(codes=codes, deq=deq, sb=sb, err=sse_rows(blocks, deq), **info))
+    k, codes, deq = _select(per_grid)
     scales = []
-    for sv in s:
-        scales += list(np.asarray(sv, dtype="<f4").tobytes())
-    return codes, deq, scales, None, dict(s=s)
+    for b, kb in enumerate(k):
+        scales += per_grid[kb]["sb"][b] + ([int(kb)] if len(fmt.grids) > 1 else [])
+    extra = dict(k=k, **{key: per_grid[0][key] for key in ("shared", "s") if key in per_grid[0]})
+    return codes, deq, scales, None, extra
 
 
 def quant_int(fmt: Fmt, blocks: np.ndarray):
@@ -408,13 +477,16 @@ def quant_int(fmt: Fmt, blocks: np.ndarray):
         hi = np.where(both0, F32(1), hi)
         s = (hi - lo) / F32(qmax)
         is_f32(s)
-        check(np.all(s > 0), "asymmetric INT scale underflowed to 0 (not defined by FORMATS.md)")
-        check(np.all(np.isfinite(s)), "asymmetric INT scale overflowed")
-        z = np.clip(np.rint(-lo / s), F32(0), F32(qmax))
+        check(np.all(np.isfinite(s)), "asymmetric INT scale overflowed (not defined by FORMATS.md)")
+        # "If s == 0 (a range below (2^b - 1)*2^-149) then z = 0, q = 0 and x^ = +0."
+        s0 = s == 0
+        safe = np.where(s0, F32(1), s)
+        z = np.where(s0, F32(0), np.clip(np.rint(-lo / safe), F32(0), F32(qmax)))
         is_f32(z)
-        t = blocks / s[:, None] + z[:, None]  # the sum rounded in f32 first
+        t = blocks / safe[:, None] + z[:, None]  # the sum rounded in f32 first
         is_f32(t)
         q = np.clip(np.rint(t), F32(0), F32(qmax)).astype(np.int64)
+        q = np.where(s0[:, None], 0, q)
         zi = z.astype(np.int64)
         deq = (q - zi[:, None]).astype(np.float32) * s[:, None]
         codes = q.astype(np.uint8)
@@ -425,32 +497,186 @@ def quant_int(fmt: Fmt, blocks: np.ndarray):
     return codes, deq, scales, None, extra
 
 
+def _pack(codes: np.ndarray, bits: int) -> np.ndarray:
+    """FORMATS.md "Packing": codes of <= 4 bits two per byte (element 2i in the low nibble), else one byte."""
+    if bits <= 4:
+        check(len(codes) % 2 == 0, "odd number of 4-bit codes")
+        return (codes[0::2] | (codes[1::2] << 4)).astype(np.uint8)
+    return codes
+
+
+def _mse(x: np.ndarray, deq: np.ndarray) -> float:
+    d = x.reshape(-1).astype(np.float64) - deq.reshape(-1).astype(np.float64)
+    return float(np.cumsum(d * d)[-1] / d.size)
+
+
+def quant_quest(fmt: Fmt, x: np.ndarray):
+    """QuEST RMS-clipped grid: statistics over blocks of G values of a row, or over the whole row."""
+    G = fmt.block or x.shape[1]
+    check(x.shape[1] % G == 0, "cols % block != 0")
+    codes, deq, scale, k = oracle_quest.quantize(fmt.bits, x.reshape(-1, G))
+    scales = []
+    for sv in scale:
+        scales += _f32_bytes(sv)
+    return codes, deq, scales, None, dict(scale=scale, k=k)
+
+
+def sparse_mask(sp, x: np.ndarray) -> np.ndarray:
+    if sp[0] == "unstructured":
+        return oracle_sparse.unstructured(x, sp[1], sp[2])
+    if sp[0] == "nofm":
+        return oracle_sparse.n_of_m(x, sp[1], sp[2])
+    check(sp[0] == "pairs", f"unknown sparsity {sp}")
+    return oracle_sparse.pairs_4_of_8(x)
+
+
 def quantize(fmt: Fmt, x: np.ndarray):
     """x: 2-D float32 [rows, cols]; returns a dict with everything the golden file stores."""
     is_f32(x)
-    check(x.ndim == 2 and x.shape[1] % fmt.block == 0, "cols % block != 0")
+    check(x.ndim == 2 and (fmt.block is None or x.shape[1] % fmt.block == 0), "cols % block != 0")
     check(np.all(np.isfinite(x)), "non-finite input")
     flat = x.reshape(-1)
-    blocks = flat.reshape(-1, fmt.block)
-    if fmt.kind == "e4m3":
-        codes, deq, scales, ts, extra = quant_e4m3(fmt, blocks, flat)
-    elif fmt.kind == "e8m0":
-        codes, deq, scales, ts, extra = quant_e8m0(fmt, blocks)
-    elif fmt.kind == "f32":
-        codes, deq, scales, ts, extra = quant_f32(fmt, blocks)
+    if fmt.kind == "sparse":
+        mask = sparse_mask(fmt.sparsity, x)
+        deq = oracle_sparse.apply(x, mask).reshape(-1)
+        return dict(mask=oracle_sparse.pack_mask(mask), kept=flat[mask.reshape(-1)], deq=deq, mse=_mse(x, deq),
+                    extra=dict(mask=mask))
+    if fmt.kind == "sparse+quant":
+        # x^ = M (.) Q(M (.) x): the quantizer's scales see only survivors; pruned positions stay +0.
+        mask = sparse_mask(fmt.sparsity, x)
+        inner = quantize(fmt.quant, oracle_sparse.apply(x, mask))
+        deq = oracle_sparse.apply(inner["deq"].reshape(x.shape), mask).reshape(-1)
+        return dict(inner, mask=oracle_sparse.pack_mask(mask), deq=deq, mse=_mse(x, deq),
+                    extra=dict(inner["extra"], mask=mask, inner_deq=inner["deq"]))
+    if fmt.kind == "quest":
+        codes, deq, scales, ts, extra = quant_quest(fmt, x)
     else:
-        codes, deq, scales, ts, extra = quant_int(fmt, blocks)
+        blocks = flat.reshape(-1, fmt.block)
+        if fmt.kind == "e4m3":
+            codes, deq, scales, ts, extra = quant_e4m3(fmt, blocks, flat)
+        elif fmt.kind in ("e8m0", "f32"):
+            codes, deq, scales, ts, extra = quant_grid_nonglobal(fmt, blocks)
+        else:
+            codes, deq, scales, ts, extra = quant_int(fmt, blocks)
     codes = codes.reshape(-1).astype(np.uint8)
     deq = deq.reshape(-1)
     check(np.all(codes < 2 ** fmt.bits), "code out of range")
-    if fmt.bits <= 4:
-        check(len(codes) % 2 == 0, "odd number of 4-bit codes")
-        packed = (codes[0::2] | (codes[1::2] << 4)).astype(np.uint8)
-    else:
-        packed = codes
-    d = flat.astype(np.float64) - deq.astype(np.float64)
-    mse = float(np.cumsum(d * d)[-1] / len(flat))
-    return dict(codes=codes, packed=packed, scales=scales, tensor_scale=ts, deq=deq, mse=mse, extra=extra)
+    return dict(codes=codes, packed=_pack(codes, fmt.bits), scales=scales, tensor_scale=ts, deq=deq,
+                mse=_mse(x, deq), extra=extra)
+
+
+# ----------------------------------------------------------------------------------------------
+# The formats: every name `lowbit` accepts that FORMATS.md defines (BUILTIN_NAMES, the grid files in
+# grids/, the QuEST family and parameterised spellings)
+# ----------------------------------------------------------------------------------------------
+def load_grid_file(rel: str):
+    """A grid file's grids as the oracle's grid list: E2M1 for the indices in `e2m1_grids` (which must
+    list the 16 E2M1 code values), else f32 tables (ascending; repeated levels allowed). The TOML decimal
+    is parsed to f64 and rounded to f32 once."""
+    d = tomllib.loads((ROOT / rel).read_text())
+    grids = []
+    for i, g in enumerate(d["grids"]):
+        t = f32a([float(v) for v in g])
+        check(len(t) == 2 ** d["element_bits"], f"{rel}: grid {i} has {len(t)} levels")
+        if i in d.get("e2m1_grids", []):
+            check(np.array_equal(bits_of(t), bits_of(E2M1_VALUES)), f"{rel}: grid {i} is not E2M1")
+            grids.append(E2M1)
+        else:
+            check(np.all(np.diff(t.astype(np.float64)) >= 0), f"{rel}: grid {i} not ascending")
+            grids.append(t)
+    return d, grids
+
+
+def same_grids(a, b) -> bool:
+    return len(a) == len(b) and all((x is E2M1 and y is E2M1) or (x is not E2M1 and y is not E2M1 and
+                                    np.array_equal(bits_of(x), bits_of(y))) for x, y in zip(a, b))
+
+
+# SFP4 (FORMATS.md table): E2M1, E2M1+d, E2M1-d as tables of the 16 E2M1 code values shifted (both zeros
+# shifted, so each table repeats one level), sorted ascending; d = 0.35546875 from grids/sfp4.toml's
+# description (FORMATS.md names the family but not d).
+SFP4_DELTA = F32(0.35546875)
+SFP4 = [E2M1, np.sort(E2M1_VALUES + SFP4_DELTA), np.sort(E2M1_VALUES - SFP4_DELTA)]
+for _rel, _want in (("grids/sfp4.toml", SFP4), ("grids/po2-nf4.toml", [NF4_X6, E2M1]),
+                    ("grids/split87.toml", [SPLIT87_0, SPLIT87_1])):
+    _d, _g = load_grid_file(_rel)
+    check(same_grids(_g, _want), f"{_rel} != the grids FORMATS.md defines")
+    check(_d["block_size"] == 16 and _d["scale"] == "e4m3-global", f"{_rel}: block/scale")
+
+
+def _file_stem(lowbit: str) -> str:
+    return lowbit.replace("+", "-plus-").replace(":", "-").replace("=", "").replace(",", "-")
+
+
+def _grid_file_fmt(rel: str) -> Fmt:
+    d, grids = load_grid_file(rel)
+    check(d["scale"] == "e4m3-global" and d.get("selection", "sse") == "sse", f"{rel}: scale/selection")
+    return Fmt(d["name"], "e4m3", d["block_size"], grids=grids, compact=True, grid_file=rel)
+
+
+def _int(bits, block=32, symmetric=True):
+    params = ([f"block={block}"] if block != 32 else []) + ([] if symmetric else ["asym"])
+    lowbit = f"int{bits}" + (":" + ",".join(params) if params else "")
+    return Fmt(_file_stem(lowbit), "int", block, bits=bits, symmetric=symmetric, lowbit=lowbit, compact=True)
+
+
+def _sparse(lowbit, sp, group):
+    return Fmt(_file_stem(lowbit), "sparse", group, sparsity=sp, lowbit=lowbit, compact=True, bits=32)
+
+
+def _compose(sp_fmt: Fmt, q: Fmt):
+    lowbit = f"{sp_fmt.lowbit}+{q.lowbit}"
+    block = int(np.lcm(sp_fmt.block, q.block))
+    return Fmt(_file_stem(lowbit), "sparse+quant", block, sparsity=sp_fmt.sparsity, quant=q, lowbit=lowbit,
+               compact=True, bits=q.bits)
+
+
+def _quest(bits, block=None):
+    lowbit = f"quest-int{bits}" + (f":block={block}" if block else "")
+    return Fmt(_file_stem(lowbit), "quest", block, bits=bits, lowbit=lowbit, compact=True)
+
+
+FORMATS = [
+    Fmt("nvfp4", "e4m3", 16, grids=[E2M1]),
+    Fmt("mxfp4", "e8m0", 32, rule="floor"),
+    Fmt("mxfp4-rceil", "e8m0", 32, rule="rceil"),
+    Fmt("mxfp4-even", "e8m0", 32, rule="even"),
+    Fmt("int4", "int", 32, bits=4, symmetric=True),
+    Fmt("int4-asym", "int", 32, bits=4, symmetric=False, lowbit="int4:asym"),
+    Fmt("int8", "int", 32, bits=8, symmetric=True),
+    Fmt("nf4", "f32", 64, grids=[NF4]),
+    Fmt("po2-nf4", "e4m3", 16, grids=[NF4_X6, E2M1]),
+    Fmt("split87", "e4m3", 16, grids=[SPLIT87_0, SPLIT87_1]),
+]
+FMT = {f.name: f for f in FORMATS}
+SPARSE = {
+    "u50": _sparse("unstructured:ratio=0.5", ("unstructured", 0.5, False), 1),
+    "u57": _sparse("unstructured:ratio=0.57", ("unstructured", 0.57, False), 1),
+    "u30r": _sparse("unstructured:ratio=0.3,per_row", ("unstructured", 0.3, True), 1),
+    "u50r": _sparse("unstructured:ratio=0.5,per_row", ("unstructured", 0.5, True), 1),
+    "2of4": _sparse("2of4", ("nofm", 2, 4), 4),
+    "1of8": _sparse("1of8", ("nofm", 1, 8), 8),
+    "pairs": _sparse("pairs4of8", ("pairs",), 8),
+}
+COMPACT = [
+    Fmt("sfp4", "e4m3", 16, grids=SFP4, compact=True),
+    _grid_file_fmt("grids/mpo2.toml"),
+    _grid_file_fmt("grids/po2-nf4-default.toml"),
+    Fmt("e2m1-scalef32", "f32", 16, grids=[E2M1], lowbit="e2m1:scale=f32", compact=True),
+    Fmt("nf4-block128", "f32", 128, grids=[NF4], lowbit="nf4:block=128", compact=True),
+    Fmt("nf4-block16-e4m3", "e4m3", 16, grids=[NF4], lowbit="nf4:block=16,scale=e4m3-global", compact=True),
+    Fmt("nf4-block32-e8m0", "e8m0", 32, grids=[NF4], rule="floor", lowbit="nf4:block=32,scale=e8m0", compact=True),
+    Fmt("split87-scalef32", "f32", 16, grids=[SPLIT87_0, SPLIT87_1], lowbit="split87:scale=f32", compact=True),
+    Fmt("po2-nf4-e8m0rceil-block32", "e8m0", 32, grids=[NF4_X6, E2M1], rule="rceil",
+        lowbit="po2-nf4:scale=e8m0-rceil,block=32", compact=True),
+    _int(2, 16), _int(3, 32, False), _int(4, 16), _int(5), _int(6, 64, False), _int(7, 128), _int(8, 32, False),
+    *SPARSE.values(),
+    _compose(SPARSE["2of4"], FMT["int4"]), _compose(SPARSE["2of4"], FMT["nvfp4"]),
+    _compose(SPARSE["pairs"], FMT["int4"]), _compose(SPARSE["u50"], FMT["mxfp4"]),
+    *[_quest(b) for b in range(1, 9)], *[_quest(b, 32) for b in range(1, 9)], _quest(4, 128),
+]
+ALL_FORMATS = FORMATS + COMPACT
+check(len({f.name for f in ALL_FORMATS}) == len(ALL_FORMATS), "duplicate golden file names")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -664,6 +890,197 @@ def tensor_cases(fmt: Fmt):
     return cases
 
 
+def _tile_to(block16: np.ndarray, B: int) -> np.ndarray:
+    """A 16-value tie block repeated to fill a block of B (B % 16 == 0): same amax, same scale."""
+    check(B % 16 == 0, "tie blocks need B % 16 == 0")
+    return np.tile(block16, B // 16).astype(np.float32)
+
+
+def ties_generic_grid(fmt: Fmt) -> np.ndarray:
+    """E8M0 / F32 scale rules over any grids: a block with amax M_k * 2^k gets the exact scale 2^k (F32:
+    (M*2^k)/M; E8M0: floor(log2(M*2^k)) - floor(log2 M) = k, RCEIL ceil(log2 2^k) = k), so the scaled
+    values land exactly on the grid's rounding ties (and, in the neighbour blocks, next to them)."""
+    B = fmt.block
+    ks = (0, -9) if B >= 64 else (0, -9, 7)
+    blocks = []
+    for grid in fmt.grids:
+        bases = ([_e2m1_tie_block16(), _e2m1_neighbour_block16()] if grid is E2M1
+                 else list(_table_tie_blocks16(grid)))
+        for base in bases:
+            for k in ks:
+                blocks.append(_tile_to(base, B) * pow2_f32(k))
+    while len(blocks) % 2:
+        blocks.append(-blocks[0])
+    return np.concatenate(blocks).astype(np.float32).reshape(2, -1)
+
+
+def ties_generic_int(fmt: Fmt) -> np.ndarray:
+    """Half-integer ties of q (s = 2^k exactly) and their f32 neighbours, any bits and block size."""
+    B, b = fmt.block, fmt.bits
+    if fmt.symmetric:
+        qmax = 2 ** (b - 1) - 1
+        head = [qmax, -qmax, 0.0, -0.0]
+        ties = np.arange(-qmax, qmax) + 0.5
+    else:
+        lo, hi = -(2 ** (b - 1)), 2 ** (b - 1) - 1  # s = (hi - lo)/(2^b - 1) = 1, z = 2^(b-1)
+        head = [hi, lo]
+        ties = np.arange(lo, hi) + 0.5
+    room = (B - len(head)) // 2
+    ties = ties[np.linspace(0, len(ties) - 1, min(room, len(ties))).round().astype(int)].astype(np.float32)
+    toward = F32(0) if fmt.symmetric else F32(np.inf)
+    base = np.concatenate([head, ties, nextafter32(ties, toward)]).astype(np.float32)
+    base = np.concatenate([base, np.zeros(B - base.size, np.float32)])
+    ks = (0, -4, 10, -100)
+    return np.concatenate([base * pow2_f32(k) for k in ks]).astype(np.float32).reshape(2, -1)
+
+
+def grid_levels_generic(fmt: Fmt, B: int) -> np.ndarray:
+    """Every grid's levels (permuted, tiled to a block) times powers of two: exact round trips."""
+    r = rng_for("levels-perm-" + fmt.name)
+    blocks = []
+    for j in range(4):
+        for g in fmt.grids:
+            base = E2M1_VALUES.copy() if g is E2M1 else g.copy()
+            blocks.append(_tile_to(r.permutation(base), B) * pow2_f32(-j))
+    return np.concatenate(blocks).astype(np.float32).reshape(len(fmt.grids), -1)
+
+
+def sparse_cases(C: int):
+    """Magnitude-ranking ties for the sparsity masks."""
+    out = []
+    eq = np.ones((1, C), np.float32)
+    eq[0, 1::3] = -1.0  # every |x| equal: the lower indices win
+    eq[0, 5::7] = -0.0
+    out.append((f"equal-magnitudes-1x{C}", eq))
+    r = rng_for(f"few-magnitudes-2x{C}")
+    out.append((f"few-magnitudes-2x{C}", (r.integers(-2, 3, (2, C)) * 0.5).astype(np.float32)))
+    # pairs with equal squared norms: (3,4), (4,-3), (0,5), (-5,0) all 25; (1,2) vs (2,1) vs (-2,-1).
+    pat = np.array([3, 4, 4, -3, 0, 5, -5, 0, 1, 2, 2, 1, -2, -1, 0, 0, 0.5, 0, 0, -0.5, 6, 0, 0, 6],
+                   np.float32)
+    out.append((f"equal-pair-norms-1x{C}", np.resize(pat, (1, C)).astype(np.float32)))
+    out.append(("len-100-1x100", gauss("len-100-1x100", 1, 100, 1.0)))  # 0.57 * 100 = 56.99999999999999 in f64
+    out.append(("len-100-4x25", gauss("len-100-4x25", 4, 25, 1.0)))
+    return out
+
+
+def quest_cases(fmt: Fmt):
+    """QuEST: b-specific `+0.5` ties and clip boundaries (fixed-point constructions), all-zero blocks,
+    outliers beyond +-scale, row statistics over widths that are no block multiple."""
+    G = fmt.block
+    cases = []
+    add = lambda name, x: cases.append((name, np.ascontiguousarray(f32a(x))))  # noqa: E731
+    if G is None:
+        add("gauss-3x96-s1", gauss("gauss-3x96-s1", 3, 96, 1.0))
+        add("gauss-2x200-s0.05", gauss("gauss-2x200-s0.05", 2, 200, 0.05))
+        add("gauss-1x40-s1e3", gauss("gauss-1x40-s1e3", 1, 40, 1e3))
+        W = 64
+    else:
+        W = G
+        add(f"gauss-2x{2 * G}-s1", gauss(f"gauss-2x{2 * G}-s1", 2, 2 * G, 1.0))
+        x = gauss(f"mixed-block-scales-1x{4 * G}", 1, 4 * G, 1.0).astype(np.float64)
+        for j in range(4):
+            x[0, j * G:(j + 1) * G] *= 10.0 ** (3 * j - 6)
+        add(f"mixed-block-scales-1x{4 * G}", x.astype(np.float32))
+    add(f"student-t2-2x{W}", rng_for(f"student-t2-2x{W}").standard_t(2, (2, W)).astype(np.float32))
+    # ties of the +0.5 rounding: x = j * step exactly (j = +-1, +-2, +-4)
+    rows, hits = [], 0
+    for i, k in enumerate((0, -20, 30)):
+        base = gauss(f"quest-ties-{W}-{i}", 1, W, 1.0).ravel() * pow2_f32(k)
+        blk, hit = oracle_quest.tie_block(fmt.bits, base)
+        rows.append(blk)
+        hits += hit
+        blk, hit = oracle_quest.clip_block(fmt.bits, base)
+        rows.append(blk)
+        hits += hit
+    QUEST_NOTES.append((fmt.lowbit, hits, len(rows)))
+    add(f"ties-and-clip-6x{W}", np.stack(rows))
+    x = gauss(f"outliers-2x{W}", 2, W, 1.0)
+    x[0, 3], x[0, W - 1], x[1, 0] = 50.0, -80.0, 1e4  # far beyond +-scale: clipped
+    add(f"outliers-2x{W}", x)
+    add(f"constant-2x{W}", np.stack([np.full(W, 0.75, np.float32), np.full(W, -3.0, np.float32)]))
+    add(f"zeros-1x{W}", np.zeros((1, W), np.float32))
+    add(f"negative-zeros-1x{W}", np.full((1, W), -0.0, np.float32))
+    x = gauss(f"zero-row-inside-3x{W}", 3, W, 1.0)
+    x[1] = 0.0
+    add(f"zero-row-inside-3x{W}", x)
+    x = gauss(f"signed-zeros-mixed-1x{W}", 1, W, 1.0)
+    x[0, ::3] = -0.0
+    add(f"signed-zeros-mixed-1x{W}", x)
+    x = (gauss(f"subnormal-1x{W}", 1, W, 1.0).astype(np.float64) * 1e-39).astype(np.float32)
+    x[0, :2] = from_bits([1, 0x80000001])
+    add(f"subnormal-1x{W}", x)
+    add(f"tiny-1e-9-1x{W}", (gauss(f"tiny-1e-9-1x{W}", 1, W, 1.0) * F32(1e-9)).astype(np.float32))
+    add(f"huge-1e30-1x{W}", (gauss(f"huge-1e30-1x{W}", 1, W, 1.0).astype(np.float64) * 1e30).astype(np.float32))
+    return cases
+
+
+QUEST_NOTES: list = []
+
+
+def tensor_cases_compact(fmt: Fmt):
+    """The smaller case set of the formats added for item 7 / QuEST (keeps each file well under 2 MiB)."""
+    if fmt.kind == "quest":
+        return quest_cases(fmt)
+    B = fmt.block
+    C = max(64, B)
+    Bz = max(B, 16)  # the granularity of the zero / mixed-scale blocks
+    cases = []
+    add = lambda name, x: cases.append((name, np.ascontiguousarray(f32a(x))))  # noqa: E731
+    for nm, r, sc in ((f"gauss-2x{C}-s1", 2, 1.0), (f"gauss-1x{C}-s1e-3", 1, 1e-3), (f"gauss-1x{C}-s1e3", 1, 1e3)):
+        add(nm, gauss(nm, r, C, sc))
+    add(f"student-t2-2x{C}", rng_for(f"student-t2-2x{C}").standard_t(2, (2, C)).astype(np.float32))
+    add(f"zeros-1x{C}", np.zeros((1, C), np.float32))
+    add(f"negative-zeros-1x{C}", np.full((1, C), -0.0, np.float32))
+    x = gauss(f"zero-blocks-inside-2x{C}", 2, C, 1.0)
+    x[0, :Bz] = 0.0
+    x[1, C - Bz:] = -0.0
+    add(f"zero-blocks-inside-2x{C}", x)
+    x = gauss(f"signed-zeros-mixed-1x{C}", 1, C, 1.0)
+    m = rng_for(f"signed-zeros-mixed-mask-{C}").uniform(size=x.shape)
+    x[m < 0.25] = -0.0
+    x[(m >= 0.25) & (m < 0.35)] = 0.0
+    add(f"signed-zeros-mixed-1x{C}", x)
+    x = (gauss(f"subnormal-1x{C}", 1, C, 1.0).astype(np.float64) * 1e-39).astype(np.float32)
+    x[0, :4] = from_bits([1, 0x80000001, 2, 0x007FFFFF])
+    add(f"subnormal-1x{C}", x)
+    add(f"tiny-1e-36-1x{C}", (gauss(f"tiny-1e-36-1x{C}", 1, C, 1.0).astype(np.float64) * 1e-36).astype(np.float32))
+    x = gauss(f"huge-1e30-2x{C}", 2, C, 1.0)
+    x[0, 3] = 1e30
+    x[1, :Bz] = (gauss(f"huge-block-{Bz}", 1, Bz, 1.0).astype(np.float64) * 1e30).astype(np.float32)
+    add(f"huge-1e30-2x{C}", x)
+    x = gauss(f"dominant-value-1x{C}", 1, C, 1.0)
+    x[0, 7] = 1e4
+    add(f"dominant-value-1x{C}", x)
+    nseg = 8 if Bz <= 32 else 4
+    x = gauss(f"mixed-block-scales-1x{nseg * Bz}", 1, nseg * Bz, 1.0).astype(np.float64)
+    for j in range(nseg):
+        x[0, j * Bz:(j + 1) * Bz] *= 10.0 ** (2 * j - 8)
+    add(f"mixed-block-scales-1x{nseg * Bz}", x.astype(np.float32))
+    if fmt.kind in ("e4m3", "f32"):  # scale rules that decode f32::MAX without overflowing
+        x = gauss(f"near-f32-max-1x{C}", 1, C, 1.0)
+        x[0, :3] = [F32_MAX, -F32_MAX, 3.0e38]
+        add(f"near-f32-max-1x{C}", x)
+    if fmt.kind == "int" and not fmt.symmetric:  # s underflows to 0: z = 0, q = 0, x^ = +0
+        x = np.zeros((1, C), np.float32)
+        x[0, ::3] = from_bits([1])[0]
+        x[0, 1::5] = from_bits([0x80000001])[0]
+        add(f"min-subnormal-1x{C}", x)
+    if fmt.kind in ("sparse", "sparse+quant"):
+        for name, x in sparse_cases(C):
+            if x.shape[1] % B == 0:
+                add(name, x)
+    inner = fmt.quant if fmt.kind == "sparse+quant" else fmt
+    if inner.kind == "e4m3":
+        add("ties", ties_case(inner))
+    elif inner.kind in ("e8m0", "f32"):
+        add("ties", ties_case(inner) if not inner.compact else ties_generic_grid(inner))
+    elif inner.kind == "int":
+        add("ties", ties_case(inner) if not inner.compact else ties_generic_int(inner))
+    if fmt.kind in ("e4m3", "e8m0", "f32"):
+        add("grid-levels", grid_levels_generic(fmt, max(B, 16)))
+    return [(n, x) for n, x in cases if x.shape[1] % B == 0]
+
+
 # ----------------------------------------------------------------------------------------------
 # Casts
 # ----------------------------------------------------------------------------------------------
@@ -770,18 +1187,19 @@ def write_casts(path: Path, casts: dict) -> None:
 
 
 def case_json(name: str, x: np.ndarray, res: dict) -> dict:
-    return {
-        "name": name,
-        "rows": int(x.shape[0]),
-        "cols": int(x.shape[1]),
-        "x": [int(b) for b in bits_of(x.reshape(-1))],
-        "codes": [int(c) for c in res["codes"]],
-        "packed": [int(b) for b in res["packed"]],
-        "scales": [int(b) for b in res["scales"]],
-        "tensor_scale": res["tensor_scale"],
-        "dequant": [int(b) for b in bits_of(res["deq"])],
-        "mse": res["mse"],
-    }
+    c = {"name": name, "rows": int(x.shape[0]), "cols": int(x.shape[1]), "x": [int(b) for b in bits_of(x.reshape(-1))]}
+    if "codes" in res:  # quantizers (and the quantizer of a composition)
+        c["codes"] = [int(v) for v in res["codes"]]
+        c["packed"] = [int(b) for b in res["packed"]]
+        c["scales"] = [int(b) for b in res["scales"]]
+        c["tensor_scale"] = res["tensor_scale"]
+    if "mask" in res:  # sparsity: the packed keep-mask; pure sparsity also the survivors in index order
+        c["mask"] = res["mask"]
+        if "kept" in res:
+            c["kept"] = [int(b) for b in bits_of(res["kept"])]
+    c["dequant"] = [int(b) for b in bits_of(res["deq"])]
+    c["mse"] = res["mse"]
+    return c
 
 
 def grid_desc(fmt: Fmt):
@@ -791,10 +1209,14 @@ def grid_desc(fmt: Fmt):
 
 
 def write_format(path: Path, fmt: Fmt, cases: list) -> None:
-    head = {"format": fmt.name, "block": fmt.block}
+    head = {"format": fmt.name, "lowbit": fmt.lowbit, "block": fmt.block}
     g = grid_desc(fmt)
     if g is not None:
         head["grids"] = g
+    if fmt.grid_file:
+        head["grid_file"] = fmt.grid_file
+    if fmt.kind == "quest":
+        head["bits"] = fmt.bits
     lines = [_dumps(head)[:-1] + ',"cases":[']
     for i, c in enumerate(cases):
         lines.append(_dumps(c) + ("," if i < len(cases) - 1 else ""))
@@ -997,50 +1419,88 @@ def self_check_ties(fmt: Fmt, x: np.ndarray, res: dict) -> None:
         check(res["extra"]["enc_g"] == F32(512), "ties construction: enc_g != 512")
 
 
-def verify_case_from_stored(fmt: Fmt, c: dict) -> None:
-    """Second decoder working only on the stored JSON fields: codes + scales (+ tensor scale) -> dequant."""
+def _levels(fmt: Fmt, k: np.ndarray, blk: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    lv = np.empty(len(codes), dtype=np.float32)
+    for i in range(len(codes)):
+        g = fmt.grids[k[blk[i]]]
+        lv[i] = E2M1_VALUES[codes[i]] if g is E2M1 else g[codes[i]]
+    return lv
+
+
+def decode_stored(fmt: Fmt, c: dict) -> np.ndarray:
+    """Second decoder working only on the stored JSON fields: codes + scales (+ tensor scale) -> values."""
     codes = np.asarray(c["codes"], dtype=np.int64)
     n = len(codes)
-    check(n == c["rows"] * c["cols"] == len(c["x"]) == len(c["dequant"]), "case lengths")
     if fmt.bits <= 4:
         pk = np.asarray(c["packed"], dtype=np.int64)
         check(len(pk) == n // 2 and np.array_equal(pk & 0xF, codes[0::2]) and np.array_equal(pk >> 4, codes[1::2]),
               "packing")
     else:
         check(c["packed"] == c["codes"], "8-bit packing")
-    nb = n // fmt.block
-    blk = np.repeat(np.arange(nb), fmt.block)
+    G = fmt.block or c["cols"]
+    nb = n // G
+    blk = np.repeat(np.arange(nb), G)
     sc = np.asarray(c["scales"], dtype=np.uint8)
+    K = len(fmt.grids) if fmt.grids is not None else 1
+    if fmt.kind == "quest":
+        check(len(sc) == 4 * nb and c["tensor_scale"] is None, "quest scales")
+        scale = np.frombuffer(sc.tobytes(), dtype="<f4").astype(np.float32)
+        return oracle_quest.decode(fmt.bits, codes.reshape(nb, G), scale).reshape(-1)
     if fmt.kind == "e8m0":
-        check(len(sc) == nb and c["tensor_scale"] is None, "e8m0 scales")
-        deq = E2M1_VALUES[codes] * pow2_f32(sc.astype(np.int64) - 127)[blk]
-    elif fmt.kind == "e4m3":
+        per = 1 + (K > 1)
+        check(len(sc) == nb * per and c["tensor_scale"] is None, "e8m0 scales")
+        rec = sc.reshape(nb, per)
+        k = rec[:, 1] if K > 1 else np.zeros(nb, dtype=np.uint8)
+        return _levels(fmt, k, blk, codes) * pow2_f32(rec[:, 0].astype(np.int64) - 127)[blk]
+    if fmt.kind == "e4m3":
         check(len(sc) == nb, "e4m3 scales")
         dec_g = from_bits(np.uint32(c["tensor_scale"]))
-        K = len(fmt.grids)
-        k = (sc >> 7) if K == 2 else np.zeros(nb, dtype=np.uint8)
-        sval = E4M3_VALUES[sc & 0x7F] if K == 2 else E4M3_VALUES[sc]
-        lv = np.empty(n, dtype=np.float32)
-        for i in range(n):
-            g = fmt.grids[k[blk[i]]]
-            lv[i] = E2M1_VALUES[codes[i]] if g is E2M1 else g[codes[i]]
-        deq = (lv * sval[blk]) * dec_g
-    else:
-        per = 5 if (fmt.kind == "int" and not fmt.symmetric) else 4
-        check(len(sc) == nb * per and c["tensor_scale"] is None, "f32 scales")
-        rec = sc.reshape(nb, per)
-        s = np.frombuffer(rec[:, :4].tobytes(), dtype="<f4").astype(np.float32)
-        if fmt.kind == "f32":
-            deq = fmt.grids[0][codes] * s[blk]
-        elif fmt.symmetric:
-            q = codes - ((codes >> (fmt.bits - 1)) << fmt.bits)  # sign-extend
-            deq = q.astype(np.float32) * s[blk]
+        if K == 1:
+            k, mag = np.zeros(nb, dtype=np.uint8), sc
+        elif K == 2:
+            k, mag = sc >> 7, sc & 0x7F
         else:
-            deq = (codes - rec[:, 4].astype(np.int64)[blk]).astype(np.float32) * s[blk]
+            k, mag = (sc >> 7) | ((sc & 1) << 1), sc & 0x7E
+        return (_levels(fmt, k, blk, codes) * E4M3_VALUES[mag][blk]) * dec_g
+    per = 5 if ((fmt.kind == "int" and not fmt.symmetric) or (fmt.kind == "f32" and K > 1)) else 4
+    check(len(sc) == nb * per and c["tensor_scale"] is None, "f32 scales")
+    rec = sc.reshape(nb, per)
+    s = np.frombuffer(rec[:, :4].tobytes(), dtype="<f4").astype(np.float32)
+    if fmt.kind == "f32":
+        k = rec[:, 4] if K > 1 else np.zeros(nb, dtype=np.uint8)
+        return _levels(fmt, k, blk, codes) * s[blk]
+    if fmt.symmetric:
+        q = codes - ((codes >> (fmt.bits - 1)) << fmt.bits)  # sign-extend
+        return q.astype(np.float32) * s[blk]
+    return (codes - rec[:, 4].astype(np.int64)[blk]).astype(np.float32) * s[blk]
+
+
+def _unpack_mask(c: dict) -> np.ndarray:
+    n = c["rows"] * c["cols"]
+    m = np.asarray(c["mask"], dtype=np.uint8)
+    check(len(m) == (n + 7) // 8, "mask length")
+    return ((m[:, None] >> np.arange(8, dtype=np.uint8)) & 1).astype(bool).reshape(-1)[:n]
+
+
+def verify_case_from_stored(fmt: Fmt, c: dict) -> None:
+    """Decode the stored fields a second way and require the stored dequant bits and mse exactly."""
+    n = c["rows"] * c["cols"]
+    check(n == len(c["x"]) == len(c["dequant"]), "case lengths")
+    x32 = from_bits(np.asarray(c["x"], dtype=np.uint32))
+    if fmt.kind == "sparse":
+        m = _unpack_mask(c)
+        check(np.array_equal(np.asarray(c["kept"], dtype=np.uint32), bits_of(x32[m])), "kept values")
+        deq = np.zeros(n, np.float32)
+        deq[m] = from_bits(np.asarray(c["kept"], dtype=np.uint32))
+    elif fmt.kind == "sparse+quant":
+        m = _unpack_mask(c)
+        deq = np.where(m, decode_stored(fmt.quant, c), F32(0)).astype(np.float32)
+    else:
+        check(len(c["codes"]) == n, "codes length")
+        deq = decode_stored(fmt, c)
     check(np.array_equal(bits_of(deq), np.asarray(c["dequant"], dtype=np.uint32)),
           f"{fmt.name}/{c['name']}: stored dequant != decode(stored codes, scales)")
-    x = from_bits(np.asarray(c["x"], dtype=np.uint32)).astype(np.float64)
-    d = x - deq.astype(np.float64)
+    d = x32.astype(np.float64) - deq.astype(np.float64)
     check(float(np.cumsum(d * d)[-1] / n) == c["mse"], "mse")
 
 
@@ -1050,11 +1510,12 @@ def generate(out: Path, quiet: bool = False) -> dict:
     write_casts(out / "casts.json", casts)
     written = {"casts.json": (out / "casts.json").stat().st_size}
     int_neg0 = 0
-    for fmt in FORMATS:
+    QUEST_NOTES.clear()
+    for fmt in ALL_FORMATS:
         NEAREST_DISAGREE["count"] = 0
         cases = []
         rceil_lit = 0
-        for name, x, *alt in tensor_cases(fmt):
+        for name, x, *alt in (tensor_cases_compact(fmt) if fmt.compact else tensor_cases(fmt)):
             res = quantize(fmt, x)
             if alt and not (np.all(np.isfinite(res["deq"])) and np.isfinite(res["mse"])):
                 if not quiet:
@@ -1062,16 +1523,17 @@ def generate(out: Path, quiet: bool = False) -> dict:
                 name, x = alt[0]
                 res = quantize(fmt, x)
             check(np.all(np.isfinite(res["deq"])) and np.isfinite(res["mse"]), f"{fmt.name}/{name}: non-finite")
-            if name == "ties":
+            if name == "ties" and not fmt.compact:
                 self_check_ties(fmt, x, res)
-            if fmt.kind == "int" and fmt.symmetric:
+            if fmt.kind == "int" and fmt.symmetric and not fmt.compact:
                 neg0 = (res["extra"]["q"] == 0) & np.signbit(x.reshape(res["extra"]["q"].shape))
                 int_neg0 += int(np.sum(neg0))
-            if fmt.kind == "e8m0" and fmt.rule == "rceil":
+            if fmt.kind == "e8m0" and fmt.rule == "rceil" and not fmt.compact:
                 amax_b = np.max(np.abs(x.reshape(-1, fmt.block)), axis=1)
                 rceil_lit += int(np.sum(e8m0_rceil(amax_b, literal=True) != e8m0_rceil(amax_b)))
             cases.append(case_json(name, x, res))
             verify_case_from_stored(fmt, cases[-1])
+        check(len(cases) >= 8, f"{fmt.name}: only {len(cases)} cases")
         p = out / f"{fmt.name}.json"
         write_format(p, fmt, cases)
         written[p.name] = p.stat().st_size
@@ -1083,6 +1545,11 @@ def generate(out: Path, quiet: bool = False) -> dict:
                 print(f"NOTE {fmt.name}: {rceil_lit} blocks where the literal 'exponent field +1 if mantissa' "
                       f"RCEIL rule differs from exact ceil(log2 d) (subnormal d); golden uses exact")
     if not quiet:
+        for lowbit, hits, total in QUEST_NOTES:
+            if hits < total:
+                print(f"NOTE {lowbit}: {hits}/{total} tie/clip constructions reached their exact fixed point")
+        print(f"NOTE quest: {sum(h for _, h, _ in QUEST_NOTES)}/{sum(t for *_, t in QUEST_NOTES)} tie/clip "
+              f"constructions exact over {len(QUEST_NOTES)} formats")
         print(f"NOTE casts.json e8m0_rceil: {diag['rceil_literal_differs']} inputs where the literal RCEIL bit rule "
               f"differs (all amax <= {diag['rceil_literal_differs_max_amax']!r}); golden uses exact ceil(log2 d)")
         print(f"NOTE int4/int8: {int_neg0} values with q = 0 from a negative x: golden decodes them to +0 "

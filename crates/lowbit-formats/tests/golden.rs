@@ -1,41 +1,16 @@
 //! Golden vectors from the independent NumPy + ml_dtypes oracle (`tools/gen_golden.py`, which
-//! writes `tests/golden/*.json`): every cast boundary and tie, and block encodings (codes,
-//! packed bytes, scale bytes, tensor scale, dequantized values) compared bit for bit.
+//! writes `tests/golden/*.json`): every cast boundary and tie, and the block encodings of every
+//! quantizing format name (codes, packed bytes, scale bytes, tensor scale, dequantized values)
+//! compared bit for bit on the fast and the reference path. Sparsity and compositions:
+//! `golden_sparse.rs`.
 
+mod golden_util;
+
+use golden_util::{cases, check_quantizer, format_files, format_of, golden, pairs, registry};
 use lowbit_formats::elem::e2m1::{e2m1_to_f32, f32_to_e2m1, f32_to_e2m1_reference};
 use lowbit_formats::elem::e4m3::{e4m3_to_f32, f32_to_e4m3, f32_to_e4m3_reference};
 use lowbit_formats::elem::e8m0::{MxRounding, exponent_to_byte, shared_exponent};
-use lowbit_formats::{Format, pack};
-use serde_json::Value;
-use std::path::PathBuf;
-
-fn golden(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/golden")
-        .join(name);
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).expect("golden file is JSON")
-}
-
-fn pairs(v: &Value) -> Vec<(u32, u32)> {
-    v.as_array()
-        .expect("array of pairs")
-        .iter()
-        .map(|p| (p[0].as_u64().unwrap() as u32, p[1].as_u64().unwrap() as u32))
-        .collect()
-}
-
-fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
-fn u8s(v: &Value) -> Vec<u8> {
-    u32s(v).into_iter().map(|x| x as u8).collect()
-}
+use lowbit_formats::{Format, spec::BUILTIN_NAMES};
 
 #[test]
 fn casts_match_the_oracle() {
@@ -87,65 +62,88 @@ fn casts_match_the_oracle() {
     }
 }
 
-/// The oracle's file names → lowbit format names.
-const BLOCK_FILES: [(&str, &str); 10] = [
-    ("nvfp4.json", "nvfp4"),
-    ("mxfp4.json", "mxfp4"),
-    ("mxfp4-rceil.json", "mxfp4-rceil"),
-    ("mxfp4-even.json", "mxfp4-even"),
-    ("int4.json", "int4"),
-    ("int4-asym.json", "int4:asym"),
-    ("int8.json", "int8"),
-    ("nf4.json", "nf4"),
-    ("po2-nf4.json", "po2-nf4"),
-    ("split87.json", "split87"),
-];
+/// Grid, INT and QuEST files: everything but pure sparsity and compositions.
+fn is_plain_quantizer(f: &Format) -> bool {
+    !matches!(f, Format::Sparse(_) | Format::SparseQuant { .. })
+}
 
 #[test]
 fn block_encodings_match_the_oracle() {
-    let mut checked = 0;
-    for (file, name) in BLOCK_FILES {
-        let g = golden(file);
-        let f = Format::parse(name).unwrap();
-        for case in g["cases"].as_array().expect("cases") {
-            let label = format!("{name} / {}", case["name"].as_str().unwrap_or("?"));
-            let cols = case["cols"].as_u64().unwrap() as usize;
-            let x: Vec<f32> = u32s(&case["x"]).into_iter().map(f32::from_bits).collect();
-            for (path, e) in [
-                ("fast", f.encode(&x, cols).unwrap()),
-                ("reference", f.encode_reference(&x, cols).unwrap()),
-            ] {
-                let bits = f.code_bits().unwrap();
-                let codes = pack::unpack(&e.codes, bits, x.len()).unwrap();
-                assert_eq!(codes, u8s(&case["codes"]), "{label} ({path}): codes");
-                assert_eq!(
-                    e.codes,
-                    u8s(&case["packed"]),
-                    "{label} ({path}): packed bytes"
-                );
-                assert_eq!(
-                    e.scales,
-                    u8s(&case["scales"]),
-                    "{label} ({path}): scale bytes"
-                );
-                match case["tensor_scale"].as_u64() {
-                    Some(ts) => assert_eq!(
-                        e.tensor_scale.map(f32::to_bits),
-                        Some(ts as u32),
-                        "{label}: tensor scale"
-                    ),
-                    None => assert_eq!(e.tensor_scale, None, "{label}: tensor scale"),
-                }
-                let want = u32s(&case["dequant"]);
-                let got: Vec<u32> = f.decode(&e).unwrap().iter().map(|v| v.to_bits()).collect();
-                assert_eq!(got, want, "{label} ({path}): dequantized values");
-            }
-            let mut y = x.clone();
-            f.fake_quant(&mut y, cols).unwrap();
-            let got: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
-            assert_eq!(got, u32s(&case["dequant"]), "{label}: fake_quant");
+    let (mut files, mut checked) = (0, 0);
+    for file in format_files() {
+        let g = golden(&file);
+        let f = format_of(&g);
+        if !is_plain_quantizer(&f) {
+            continue;
+        }
+        files += 1;
+        for c in cases(&g) {
+            check_quantizer(&f, &c);
             checked += 1;
         }
     }
-    assert!(checked >= 100, "only {checked} golden cases");
+    assert!(files >= 40, "only {files} quantizer golden files");
+    assert!(checked >= 500, "only {checked} golden cases");
+}
+
+/// Other spellings the CLI accepts for a golden file's format: they must parse to a format that
+/// reproduces that file's vectors.
+const SPELLINGS: [(&str, &str); 7] = [
+    ("int4:block=32,asym", "int4-asym.json"),
+    ("int4:sym", "int4.json"),
+    ("int4:block=32", "int4.json"),
+    ("nf4:block=64", "nf4.json"),
+    ("nvfp4:scale=e4m3-global", "nvfp4.json"),
+    ("nvfp4:select=sae", "nvfp4.json"), // one grid: the criterion has nothing to choose
+    ("mxfp4:scale=e8m0,block=32", "mxfp4.json"),
+];
+
+#[test]
+fn alternative_spellings_match_the_oracle() {
+    for (name, file) in SPELLINGS {
+        let f = Format::parse_with(name, &registry()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for mut c in cases(&golden(file)) {
+            c.label = format!("{name} ({file}) / {}", c.label);
+            check_quantizer(&f, &c);
+        }
+    }
+}
+
+/// The format names a golden file exists for.
+fn covered() -> Vec<Format> {
+    format_files()
+        .iter()
+        .map(|file| format_of(&golden(file)))
+        .collect()
+}
+
+#[test]
+fn every_format_name_has_golden_vectors() {
+    let have = covered();
+    let reg = registry();
+    let mut names: Vec<String> = BUILTIN_NAMES.iter().map(|s| s.to_string()).collect();
+    names.extend(reg.names()); // built-in families and every grids/*.toml
+    names.extend((2..=8).map(|b| format!("int{b}")));
+    names.extend((1..=8).map(|b| format!("quest-int{b}")));
+    names.extend((1..=8).map(|b| format!("quest-int{b}:block=32")));
+    names.extend(
+        [
+            "int4:block=32,asym",
+            "nf4:block=128",
+            "unstructured:ratio=0.5,per_row",
+        ]
+        .map(String::from),
+    );
+    let dir = golden_util::repo_root().join("grids");
+    let files = std::fs::read_dir(&dir).expect("grids/").count();
+    assert!(reg.names().len() >= files, "every grid file is registered");
+    for n in names {
+        let f = Format::parse_with(&n, &reg).unwrap_or_else(|e| panic!("{n}: {e}"));
+        // INT-b at other block sizes counts: the bit width is what the name selects.
+        let found = have.iter().any(|g| {
+            *g == f
+                || matches!((g, &f), (Format::Int(a), Format::Int(b)) if a.bits() == b.bits())
+        });
+        assert!(found, "no golden vectors for `{n}` (add it to tools/gen_golden.py)");
+    }
 }

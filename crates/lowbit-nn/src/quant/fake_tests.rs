@@ -1,15 +1,16 @@
-//! Property tests: tensor fake quantization equals `lowbit_formats::Format::fake_quant` bit for
-//! bit on the Flex CPU backend, over random and adversarial tensors.
+//! Tensor fake quantization against the golden vectors of the independent NumPy oracle
+//! (`tools/gen_golden.py` → `tests/golden/*.json`), bit for bit: the dispatched [`fake_quant`]
+//! (what layers call; on `flex` the host quantizer) and, for every format that has one, the
+//! tensor-op path [`fake_quant_tensor`] (what GPU backends run), on every stored case of every
+//! format name the oracle covers. Nothing here compares a path with the host function.
 
 use burn::tensor::{Device, Tensor};
-use lowbit_formats::Format;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use lowbit_formats::{Format, GridRegistry};
+use serde_json::Value;
+use std::path::PathBuf;
 
 use super::fake::{fake_quant, fake_quant_host, fake_quant_tensor, has_tensor_path};
 use crate::NnError;
-
-const COLS: usize = 64;
 
 /// Formats on the tensor path.
 const TENSOR_FORMATS: [&str; 12] = [
@@ -37,173 +38,101 @@ const HOST_FORMATS: [&str; 6] = [
     "2of4+int4",
 ];
 
-fn rows_of(rng: &mut ChaCha8Rng) -> Vec<Vec<f32>> {
-    let mut rows: Vec<Vec<f32>> = Vec::new();
-    // Random rows over a wide range of magnitudes, per block.
-    for _ in 0..24 {
-        let e: i32 = rng.random_range(-140..120);
-        let scale = 2f32.powi(e.clamp(-126, 127));
-        rows.push(
-            (0..COLS)
-                .map(|_| rng.random_range(-4.0f32..4.0) * scale)
-                .collect(),
-        );
-    }
-    // Gaussian-ish rows at unit scale (sum of uniforms).
-    for _ in 0..8 {
-        rows.push(
-            (0..COLS)
-                .map(|_| (0..4).map(|_| rng.random_range(-1.0f32..1.0)).sum())
-                .collect(),
-        );
-    }
-    // Adversarial rows.
-    rows.push(vec![0.0; COLS]);
-    rows.push(vec![-0.0; COLS]);
-    let ties: Vec<f32> = [
-        0.25f32, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 6.0, -0.25, -0.75, -5.0, -6.0, 0.0, -0.0, 0.5,
-        4.5,
-    ]
-    .iter()
-    .copied()
-    .cycle()
-    .take(COLS)
-    .collect();
-    rows.push(ties.clone());
-    rows.push(ties.iter().map(|v| v * 1.5).collect());
-    rows.push(ties.iter().map(|v| v / 6.0 * 7.0).collect());
-    rows.push((0..COLS).map(|i| i as f32 - 32.0).collect()); // integer ties for INT
-    rows.push((0..COLS).map(|i| (i as f32 - 32.0) + 0.5).collect());
-    rows.push((0..COLS).map(|i| f32::from_bits(i as u32 + 1)).collect()); // subnormals
-    rows.push((0..COLS).map(|i| -f32::from_bits(7 * i as u32)).collect());
-    rows.push((0..COLS).map(|i| f32::MAX / (i as f32 + 1.0)).collect()); // huge
-    rows.push(
-        (0..COLS)
-            .map(|i| {
-                if i % 2 == 0 {
-                    f32::MAX
-                } else {
-                    -f32::MIN_POSITIVE
-                }
-            })
-            .collect(),
-    );
-    rows.push(
-        (0..COLS)
-            .map(|i| if i % 17 == 0 { 1e30 } else { 1e-30 })
-            .collect(),
-    );
-    // NVFP4 E4M3 ties: with global amax 448, enc_g·(1/6) rounds to exactly 1, so s_f32 = amax_b
-    // and these block maxima sit exactly on E4M3 midpoints (8.5, 9.5, 3·2^-10 ties; 17 ties up).
-    let mut e4m3_ties = vec![0.0f32; COLS];
-    for (b, amax) in [448.0f32, 8.5, 9.5, 3.0 * 2f32.powi(-10)]
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every per-format golden file with the format it was written for (its `lowbit` name, grid
+/// files resolved through `grids/` as the CLI does).
+fn golden_formats() -> Vec<(String, Format, Value)> {
+    let dir = root().join("tests/golden");
+    let reg = GridRegistry::builtin()
+        .with_dir(&root().join("grids"))
+        .unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| !p.ends_with("casts.json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let g: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            let name = g["lowbit"].as_str().unwrap().to_string();
+            let f = Format::parse_with(&name, &reg).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, f, g)
+        })
+        .collect()
+}
+
+fn u32s(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
         .iter()
-        .enumerate()
-    {
-        for j in 0..16 {
-            e4m3_ties[b * 16 + j] = amax * (j as f32 - 7.0) / 8.0;
-        }
-    }
-    rows.push(e4m3_ties);
-    // INT asymmetric scale underflow (s == 0) with lo = 0 and with lo < 0.
-    rows.push(
-        (0..COLS)
-            .map(|i| {
-                if i % 8 == 0 {
-                    f32::from_bits(1 + (i as u32 / 8) % 3)
-                } else {
-                    0.0
-                }
-            })
-            .collect(),
-    );
-    rows.push(
-        (0..COLS)
-            .map(|i| {
-                if i % 8 == 0 {
-                    -f32::from_bits(1 + (i as u32 / 8) % 3)
-                } else {
-                    0.0
-                }
-            })
-            .collect(),
-    );
-    let mut one = vec![0.0f32; COLS];
-    one[5] = -3.0;
-    rows.push(one);
-    rows.push(
-        (0..COLS)
-            .map(|i| 448.0 * 6.0 / 2f32.powi(i as i32 % 24))
-            .collect(),
-    );
-    rows
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
-fn check(name: &str, x: &[f32], rows: usize) {
-    let format = Format::parse(name).unwrap();
-    let mut want = x.to_vec();
-    format.fake_quant(&mut want, COLS).unwrap();
-    let d = Device::flex();
-    let t = Tensor::<1>::from_floats(x, &d).reshape([rows, COLS]);
-    let values = |t: Tensor<2>| -> Vec<f32> {
-        t.into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap()
-    };
-    // What layers call (on `flex`: the host quantizer) and, where the format has one, the
-    // tensor-op path explicitly (what GPU backends run).
-    let dispatched = values(fake_quant(t.clone(), &format).unwrap());
-    let got = if has_tensor_path(&format) {
-        values(fake_quant_tensor(t, &format).unwrap())
-    } else {
-        dispatched.clone()
-    };
-    for i in 0..x.len() {
-        assert_eq!(
-            dispatched[i].to_bits(),
-            want[i].to_bits(),
-            "{name}: fake_quant, index {i}"
-        );
-        assert_eq!(
-            got[i].to_bits(),
-            want[i].to_bits(),
-            "{name}: index {i} (row {}), x={:e} got={:e} want={:e}",
-            i / COLS,
+fn bits_of(t: Tensor<2>) -> Vec<u32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+/// Asserts bit equality with a readable first difference.
+fn assert_bits(got: &[u32], want: &[u32], x: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+        panic!(
+            "{what}: index {i}, x = {:e}, got {:e}, golden {:e}",
             x[i],
-            got[i],
-            want[i]
+            f32::from_bits(got[i]),
+            f32::from_bits(want[i])
         );
-    }
-}
-
-fn check_all(names: &[&str]) {
-    let mut rng = ChaCha8Rng::seed_from_u64(0x10b17);
-    let rows = rows_of(&mut rng);
-    for name in names {
-        // Each row alone (NVFP4's global amax then differs per row) and all rows together.
-        for r in &rows {
-            check(name, r, 1);
-        }
-        let all: Vec<f32> = rows.iter().flatten().copied().collect();
-        check(name, &all, rows.len());
     }
 }
 
 #[test]
-fn tensor_path_is_bit_exact() {
+fn tensor_paths_match_golden_vectors() {
+    let d = Device::flex();
+    let (mut dispatched, mut tensor) = (0, 0);
+    for (name, format, g) in golden_formats() {
+        let on_tensor_path = has_tensor_path(&format);
+        for c in g["cases"].as_array().unwrap() {
+            let label = format!("{name} / {}", c["name"].as_str().unwrap());
+            let rows = c["rows"].as_u64().unwrap() as usize;
+            let cols = c["cols"].as_u64().unwrap() as usize;
+            let x: Vec<f32> = u32s(&c["x"]).into_iter().map(f32::from_bits).collect();
+            let want = u32s(&c["dequant"]);
+            let t = Tensor::<1>::from_floats(x.as_slice(), &d).reshape([rows, cols]);
+            let got = fake_quant(t.clone(), &format).unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert_bits(&bits_of(got), &want, &x, &format!("{label}: fake_quant"));
+            dispatched += 1;
+            if on_tensor_path {
+                let got = fake_quant_tensor(t, &format).unwrap_or_else(|e| panic!("{label}: {e}"));
+                assert_bits(&bits_of(got), &want, &x, &format!("{label}: fake_quant_tensor"));
+                tensor += 1;
+            }
+        }
+    }
+    assert!(dispatched >= 700, "only {dispatched} golden cases");
+    assert!(tensor >= 250, "only {tensor} golden cases on the tensor path");
+}
+
+#[test]
+fn path_classification() {
     for name in TENSOR_FORMATS {
         assert!(has_tensor_path(&Format::parse(name).unwrap()), "{name}");
     }
-    check_all(&TENSOR_FORMATS);
-}
-
-#[test]
-fn host_fallback_is_bit_exact() {
     for name in HOST_FORMATS {
         assert!(!has_tensor_path(&Format::parse(name).unwrap()), "{name}");
     }
-    check_all(&HOST_FORMATS);
 }
 
 #[test]
