@@ -106,7 +106,7 @@ pub fn mask_of(c: &Case) -> Vec<bool> {
 pub fn check_quantizer(f: &Format, c: &Case) {
     let label = &c.label;
     let n = c.x.len();
-    let bits = f
+    let code_bits = f
         .code_bits()
         .unwrap_or_else(|| panic!("{label}: not a quantizer"));
     for (path, e) in [
@@ -114,7 +114,7 @@ pub fn check_quantizer(f: &Format, c: &Case) {
         ("reference", f.encode_reference(&c.x, c.cols)),
     ] {
         let e = e.unwrap_or_else(|err| panic!("{label} ({path}): encode: {err}"));
-        let codes = lowbit_formats::pack::unpack(&e.codes, bits, n)
+        let codes = lowbit_formats::pack::unpack(&e.codes, code_bits, n)
             .unwrap_or_else(|err| panic!("{label} ({path}): {err}"));
         assert_eq!(codes, u8s(&c.v["codes"]), "{label} ({path}): codes");
         assert_eq!(e.codes, u8s(&c.v["packed"]), "{label} ({path}): packed");
