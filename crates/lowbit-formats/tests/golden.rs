@@ -141,9 +141,11 @@ fn every_format_name_has_golden_vectors() {
         let f = Format::parse_with(&n, &reg).unwrap_or_else(|e| panic!("{n}: {e}"));
         // INT-b at other block sizes counts: the bit width is what the name selects.
         let found = have.iter().any(|g| {
-            *g == f
-                || matches!((g, &f), (Format::Int(a), Format::Int(b)) if a.bits() == b.bits())
+            *g == f || matches!((g, &f), (Format::Int(a), Format::Int(b)) if a.bits() == b.bits())
         });
-        assert!(found, "no golden vectors for `{n}` (add it to tools/gen_golden.py)");
+        assert!(
+            found,
+            "no golden vectors for `{n}` (add it to tools/gen_golden.py)"
+        );
     }
 }

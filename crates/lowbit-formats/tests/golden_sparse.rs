@@ -13,7 +13,9 @@ use lowbit_formats::{Format, Sparsity};
 
 fn check_masks(s: &Sparsity, c: &Case, x: &[f32]) {
     let want = mask_of(c);
-    let fast = s.mask(x, c.cols).unwrap_or_else(|e| panic!("{}: {e}", c.label));
+    let fast = s
+        .mask(x, c.cols)
+        .unwrap_or_else(|e| panic!("{}: {e}", c.label));
     assert_eq!(fast, want, "{}: fast mask", c.label);
     let slow = s
         .mask_reference(x, c.cols)
@@ -74,6 +76,9 @@ fn sparsity_and_compositions_match_the_oracle() {
             _ => {}
         }
     }
-    assert!(sparse >= 7 && composed >= 4, "{sparse} sparse, {composed} composed files");
+    assert!(
+        sparse >= 7 && composed >= 4,
+        "{sparse} sparse, {composed} composed files"
+    );
     assert!(checked >= 150, "only {checked} cases");
 }

@@ -40,7 +40,9 @@ pub fn registry() -> GridRegistry {
 
 /// The lowbit format a golden file was written for (its `lowbit` key).
 pub fn format_of(g: &Value) -> Format {
-    let name = g["lowbit"].as_str().expect("golden file has a `lowbit` name");
+    let name = g["lowbit"]
+        .as_str()
+        .expect("golden file has a `lowbit` name");
     Format::parse_with(name, &registry()).unwrap_or_else(|e| panic!("`{name}`: {e}"))
 }
 
@@ -97,7 +99,9 @@ pub fn bits(v: &[f32]) -> Vec<u32> {
 /// Unpacks a golden mask (one bit per value, LSB first).
 pub fn mask_of(c: &Case) -> Vec<bool> {
     let m = u8s(&c.v["mask"]);
-    (0..c.x.len()).map(|i| m[i / 8] >> (i % 8) & 1 == 1).collect()
+    (0..c.x.len())
+        .map(|i| m[i / 8] >> (i % 8) & 1 == 1)
+        .collect()
 }
 
 /// Holds a quantizer (grid, INT, QuEST, or the quantizer half of a composition) to a stored case:

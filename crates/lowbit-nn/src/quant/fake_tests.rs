@@ -116,13 +116,21 @@ fn tensor_paths_match_golden_vectors() {
             dispatched += 1;
             if on_tensor_path {
                 let got = fake_quant_tensor(t, &format).unwrap_or_else(|e| panic!("{label}: {e}"));
-                assert_bits(&bits_of(got), &want, &x, &format!("{label}: fake_quant_tensor"));
+                assert_bits(
+                    &bits_of(got),
+                    &want,
+                    &x,
+                    &format!("{label}: fake_quant_tensor"),
+                );
                 tensor += 1;
             }
         }
     }
     assert!(dispatched >= 700, "only {dispatched} golden cases");
-    assert!(tensor >= 250, "only {tensor} golden cases on the tensor path");
+    assert!(
+        tensor >= 250,
+        "only {tensor} golden cases on the tensor path"
+    );
 }
 
 #[test]
