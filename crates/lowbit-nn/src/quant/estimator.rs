@@ -1,6 +1,6 @@
 //! Gradient estimators for quantization-aware training, each written as
-//! `out = pass + (q − pass).detach()`: the forward value is exactly `q`, the gradient is that of
-//! `pass` (which carries the mask), so no custom backward op is needed.
+//! `out = q.detach() + (pass − pass.detach())`: the forward value is exactly `q`, the gradient is
+//! that of `pass` (which carries the mask), so no custom backward op is needed.
 //!
 //! * STE — Bengio et al., "Estimating or Propagating Gradients Through Stochastic Neurons", 2013.
 //! * Clipped STE — gradient 1 where x lies inside `clip ·` the block's representable range
@@ -54,14 +54,18 @@ pub fn masked_ste<const D: usize>(x: Tensor<D>, q: Tensor<D>, mask: Tensor<D>) -
     masked(x, q, Some(mask.detach()))
 }
 
-/// `pass = x ⊙ mask` (mask detached), `out = pass + (q − pass).detach()`.
+/// `pass = x ⊙ mask` (mask detached), `out = q.detach() + (pass − pass.detach())`: the value is
+/// exactly `q` (`pass − pass` is an exact 0 for finite values), the gradient that of `pass`.
+/// QuEST's `pass + (q − pass).detach()` has the same gradient but its value is `q` only up to
+/// f32 rounding (e.g. x = 3e7, q = 0.1 gives 0), which would make a masked and an unmasked
+/// estimator disagree in the forward pass.
 fn masked<const D: usize>(x: Tensor<D>, q: Tensor<D>, mask: Option<Tensor<D>>) -> Tensor<D> {
     let pass = match mask {
         Some(m) => x.mul(m),
         None => x,
     };
-    let delta = q.detach().sub(pass.clone().detach());
-    pass.add(delta)
+    let zero_with_grad = pass.clone().sub(pass.detach());
+    q.detach().add(zero_with_grad)
 }
 
 /// Multiplies the gradient of `s` by `g` while leaving its value unchanged (LSQ `grad_scale`).
@@ -147,6 +151,19 @@ mod tests {
         let (fwd, g) = run(ste);
         assert_eq!(fwd, Q);
         assert_eq!(g, W);
+    }
+
+    /// `x + (q − x)` rounds: 3e7 + (0.1 − 3e7) is 0 in f32. The estimator's value must be q.
+    #[test]
+    fn forward_value_is_exactly_q() {
+        let d = dev();
+        let x = Tensor::<1>::from_floats([3.0e7f32, -1.0e9, 0.25], &d).require_grad();
+        let q = Tensor::<1>::from_floats([0.1f32, 7.0, 0.5], &d);
+        assert_ne!(3.0e7f32 + (0.1f32 - 3.0e7), 0.1, "the example must round");
+        let out = ste(x.clone(), q.clone());
+        assert_eq!(vec(out.clone().detach()), [0.1f32, 7.0, 0.5]);
+        let g = x.grad(&out.sum().backward()).unwrap();
+        assert_eq!(vec(g), [1.0, 1.0, 1.0]);
     }
 
     #[test]
