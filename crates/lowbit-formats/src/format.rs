@@ -3,6 +3,7 @@
 
 use crate::grid_format::GridFormat;
 use crate::int::IntFormat;
+use crate::quest::QuestFormat;
 use crate::sparse::Sparsity;
 use crate::tensor::{Encoded, validate};
 use crate::{FormatError, pack};
@@ -14,6 +15,8 @@ pub enum Format {
     Grid(GridFormat),
     /// Integer block format.
     Int(IntFormat),
+    /// QuEST's RMS-clipped centred grid (`quest-intB`).
+    Quest(QuestFormat),
     /// Magnitude sparsity with dense (f32) survivors.
     Sparse(Sparsity),
     /// Sparsity composed with quantization: `x̂ = M ⊙ Q(M ⊙ x)`.
@@ -77,6 +80,11 @@ impl Format {
                 scale_bytes: 4,
                 extra: (!i.symmetric).then_some("zero_point"),
             }),
+            Format::Quest(_) => Some(ScaleLayout {
+                dtype: ScaleDtype::F32,
+                scale_bytes: 4,
+                extra: None,
+            }),
             Format::Sparse(_) => None,
             Format::SparseQuant { quant, .. } => quant.scale_layout(),
         }
@@ -87,6 +95,7 @@ impl Format {
         match self {
             Format::Grid(g) => Some(g.grids()[0].code_bits()),
             Format::Int(i) => Some(i.bits),
+            Format::Quest(q) => Some(q.bits),
             Format::Sparse(_) => None,
             Format::SparseQuant { quant, .. } => quant.code_bits(),
         }
@@ -97,6 +106,7 @@ impl Format {
         match self {
             Format::Grid(g) => g.name().to_string(),
             Format::Int(i) => i.name(),
+            Format::Quest(q) => q.name(),
             Format::Sparse(s) => s.name(),
             Format::SparseQuant { sparsity, quant } => {
                 format!("{}+{}", sparsity.name(), quant.name())
@@ -104,11 +114,12 @@ impl Format {
         }
     }
 
-    /// The row length must be a multiple of this.
+    /// The row length must be a multiple of this (1 for formats with row statistics).
     pub fn block_size(&self) -> usize {
         match self {
             Format::Grid(g) => g.block(),
             Format::Int(i) => i.block,
+            Format::Quest(q) => q.block.unwrap_or(1),
             Format::Sparse(s) => s.group(),
             Format::SparseQuant { sparsity, quant } => lcm(sparsity.group(), quant.block_size()),
         }
@@ -119,6 +130,7 @@ impl Format {
         match self {
             Format::Grid(g) => g.bits_per_value(),
             Format::Int(i) => i.bits_per_value(),
+            Format::Quest(q) => q.bits_per_value(),
             Format::Sparse(s) => s.mask_bits_per_value() + s.density() * 16.0,
             Format::SparseQuant { sparsity, quant } => {
                 sparsity.mask_bits_per_value() + sparsity.density() * quant.bits_per_value()
@@ -131,6 +143,7 @@ impl Format {
         match self {
             Format::Grid(g) => g.encode(x, cols),
             Format::Int(i) => i.encode(x, cols),
+            Format::Quest(q) => q.encode(x, cols),
             Format::Sparse(s) => {
                 let mask = s.mask(x, cols)?;
                 let kept: Vec<u8> = x
@@ -177,6 +190,7 @@ impl Format {
         match self {
             Format::Grid(g) => g.decode(e),
             Format::Int(i) => i.decode(e),
+            Format::Quest(q) => q.decode(e),
             Format::Sparse(_) => {
                 let m = mask(e)?;
                 let kept = m.iter().filter(|k| **k).count();
@@ -211,6 +225,7 @@ impl Format {
         match self {
             Format::Grid(g) => g.fake_quant(x, cols),
             Format::Int(i) => i.fake_quant(x, cols),
+            Format::Quest(q) => q.fake_quant(x, cols),
             Format::Sparse(s) => {
                 let m = s.mask(x, cols)?;
                 zero_pruned(x, &m);
@@ -232,6 +247,7 @@ impl Format {
         match self {
             Format::Grid(g) => g.fake_quant_reference(x, cols),
             Format::Int(i) => i.fake_quant_reference(x, cols),
+            Format::Quest(q) => q.fake_quant_reference(x, cols),
             Format::Sparse(s) => {
                 let m = s.mask_reference(x, cols)?;
                 zero_pruned(x, &m);

@@ -19,9 +19,9 @@ pub struct IntFormat {
 
 /// Per-block parameters: scale and zero point (0 for symmetric).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct IntScale {
-    s: f32,
-    z: f32,
+pub(crate) struct IntScale {
+    pub(crate) s: f32,
+    pub(crate) z: f32,
 }
 
 impl IntFormat {
@@ -82,7 +82,7 @@ impl IntFormat {
         self.bits as f64 + meta / self.block as f64
     }
 
-    fn qmin(&self) -> f32 {
+    pub(crate) fn qmin(&self) -> f32 {
         if self.symmetric {
             -((1i32 << (self.bits - 1)) as f32)
         } else {
@@ -90,7 +90,7 @@ impl IntFormat {
         }
     }
 
-    fn qmax(&self) -> f32 {
+    pub(crate) fn qmax(&self) -> f32 {
         if self.symmetric {
             ((1i32 << (self.bits - 1)) - 1) as f32
         } else {
@@ -103,7 +103,7 @@ impl IntFormat {
     }
 
     #[inline]
-    fn block_scale(&self, x: &[f32]) -> IntScale {
+    pub(crate) fn block_scale(&self, x: &[f32]) -> IntScale {
         if self.symmetric {
             let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             IntScale {
@@ -131,7 +131,7 @@ impl IntFormat {
 
     /// q as a float in [qmin, qmax].
     #[inline(always)]
-    fn quant(&self, p: IntScale, v: f32) -> f32 {
+    pub(crate) fn quant(&self, p: IntScale, v: f32) -> f32 {
         if p.s == 0.0 {
             return 0.0;
         }
@@ -143,7 +143,7 @@ impl IntFormat {
     }
 
     #[inline(always)]
-    fn dequant(p: IntScale, q: f32) -> f32 {
+    pub(crate) fn dequant(p: IntScale, q: f32) -> f32 {
         (q - p.z) * p.s
     }
 

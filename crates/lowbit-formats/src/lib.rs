@@ -19,6 +19,7 @@
 //! assert_eq!(f.bits_per_value(), 4.5);
 //! ```
 
+mod cells;
 pub mod elem;
 mod error;
 mod format;
@@ -29,11 +30,13 @@ mod grid_reference;
 pub mod gridfile;
 mod int;
 pub mod pack;
+mod quest;
 pub mod scale;
 mod sparse;
 pub mod spec;
 mod tensor;
 
+pub use cells::Cells;
 pub use error::FormatError;
 pub use format::{Format, ScaleDtype, ScaleLayout};
 pub use gmse::{Gmse, gmse, gmse_on};
@@ -41,6 +44,7 @@ pub use grid::Grid;
 pub use grid_format::{GridFormat, Selection};
 pub use gridfile::{GridFile, GridRegistry};
 pub use int::IntFormat;
+pub use quest::{OPTIMAL_GAUSSIAN_SCALES, QuestBlock, QuestFormat};
 pub use scale::ScaleRule;
 pub use sparse::Sparsity;
 pub use tensor::Encoded;

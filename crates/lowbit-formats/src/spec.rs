@@ -10,12 +10,13 @@ use crate::grid::Grid;
 use crate::grid_format::{GridFormat, Selection};
 use crate::gridfile::GridRegistry;
 use crate::int::IntFormat;
+use crate::quest::QuestFormat;
 use crate::scale::ScaleRule;
 use crate::sparse::Sparsity;
 use crate::{Format, FormatError};
 
 /// The built-in format names listed by `lowbit formats list`, in display order.
-pub const BUILTIN_NAMES: [&str; 16] = [
+pub const BUILTIN_NAMES: [&str; 18] = [
     "nvfp4",
     "mxfp4",
     "mxfp4-rceil",
@@ -32,6 +33,8 @@ pub const BUILTIN_NAMES: [&str; 16] = [
     "2of4",
     "pairs4of8",
     "2of4+int4",
+    "quest-int4",
+    "quest-int2",
 ];
 
 /// Parsed `key=value` / flag parameters.
@@ -115,6 +118,7 @@ fn unknown(name: &str, reason: &str, reg: &GridRegistry) -> FormatError {
         }
     }
     known.push("intN (N = 2..8)".into());
+    known.push("quest-intN (N = 1..8)".into());
     known.push("NofM".into());
     FormatError::UnknownFormat {
         name: name.to_string(),
@@ -144,7 +148,7 @@ impl Format {
                 }
             };
             let quant = Self::parse_with(q, reg)?;
-            if !matches!(quant, Format::Grid(_) | Format::Int(_)) {
+            if !matches!(quant, Format::Grid(_) | Format::Int(_) | Format::Quest(_)) {
                 return Err(unknown(
                     name,
                     &format!("`{q}` after `+` must be a quantizer"),
@@ -168,9 +172,12 @@ impl Format {
                 format!("{base}:{}", extra.join(","))
             }
         };
-        let format = if let Some(bits) =
-            base.strip_prefix("int").and_then(|b| b.parse::<u32>().ok())
+        let format = if let Some(bits) = base
+            .strip_prefix("quest-int")
+            .and_then(|b| b.parse::<u32>().ok())
         {
+            Format::Quest(QuestFormat::new(bits, p.usize("block")?)?)
+        } else if let Some(bits) = base.strip_prefix("int").and_then(|b| b.parse::<u32>().ok()) {
             let block = p.usize("block")?.unwrap_or(32);
             let asym = p.flag("asym");
             let _ = p.flag("sym");
@@ -296,6 +303,8 @@ mod tests {
             "nf4:block=128",
             "nvfp4:scale=f32",
             "int3",
+            "quest-int3:block=64",
+            "quest-int1",
         ]) {
             let f = Format::parse(n).unwrap();
             assert_eq!(Format::parse(&f.name()).unwrap(), f, "{n}");
@@ -316,6 +325,9 @@ mod tests {
             "nf4:block=8",
             "2of4+2of4",
             "unstructured",
+            "quest-int0",
+            "quest-int9",
+            "quest-int4:asym",
         ] {
             let e = Format::parse(n).unwrap_err().to_string();
             assert!(!e.is_empty(), "{n}");

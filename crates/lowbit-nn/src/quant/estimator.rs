@@ -1,11 +1,15 @@
 //! Gradient estimators for quantization-aware training, each written as
-//! `out = pass + (q − pass).detach()`: the forward value is exactly `q`, the gradient is that of
-//! `pass` (which carries the mask), so no custom backward op is needed.
+//! `out = q.detach() + (pass − pass.detach())`: the forward value is exactly `q`, the gradient is
+//! that of `pass` (which carries the mask), so no custom backward op is needed.
 //!
 //! * STE — Bengio et al., "Estimating or Propagating Gradients Through Stochastic Neurons", 2013.
-//! * Clipped STE — gradient 1 where `|x| ≤ clip · scale`, else 0 (as in PACT/LSQ-style clipping).
+//! * Clipped STE — gradient 1 where x lies inside `clip ·` the block's representable range
+//!   (QuEST's `ClipQuantizer`, PACT-style clipping).
 //! * Trust mask — QuEST (Panferov et al., "QuEST: Stable Training of LLMs with 1-Bit Weights and
-//!   Activations", 2025): gradient 1 where `|q − x| ≤ T`, default `T = step / 2`.
+//!   Activations", 2025): gradient 1 where `|q − x| ≤ T`.
+//!
+//! The masks of the last two come from the quantizer's actual scale and grid:
+//! [`crate::quant::mask`] states the rule.
 //! * LSQ — Esser et al., "Learned Step Size Quantization", ICLR 2020: learned step `s` whose
 //!   gradient is scaled by `g = 1 / sqrt(N · Q_P)`.
 
@@ -19,15 +23,17 @@ pub enum Estimator {
     /// Straight-through: gradient 1 everywhere.
     #[default]
     Ste,
-    /// Straight-through inside `|x| ≤ clip · range`, zero outside, where `range` is the largest
-    /// magnitude the block reconstructs (its scale × the grid's max level).
+    /// Straight-through inside `clip · [lo, hi]`, zero outside, where `lo`, `hi` are the block's
+    /// lowest and highest level under its actual scale ([`crate::quant::mask`]).
     ClippedSte {
         /// Multiple of the block's representable range; 1 = exactly the range.
         clip: f32,
     },
-    /// QuEST trust mask: gradient 1 where `|q − x| ≤ factor · step / 2`.
+    /// QuEST trust mask: gradient 1 where `|q − x| ≤ factor · tol`, `tol` = QuEST's
+    /// `trust · rms` on QuEST grids and half the local level gap on other grids
+    /// ([`crate::quant::mask`]).
     Trust {
-        /// Multiple of the half step; 1 is the QuEST default.
+        /// Multiple of the default trust; 1 is the QuEST default (half a step).
         factor: f32,
     },
     /// Learned step size (see [`lsq`]).
@@ -39,52 +45,27 @@ pub fn ste<const D: usize>(x: Tensor<D>, q: Tensor<D>) -> Tensor<D> {
     masked(x, q, None)
 }
 
-/// Clipped STE: forward `q`, gradient `1[|x| ≤ clip · scale]`.
+/// Masked straight-through: forward `q`, gradient `mask` (1 = passes), e.g. the mask of
+/// [`crate::quant::mask::quantize_with_mask`].
 ///
 /// # Shapes
-/// `x`, `q`, `scale`: the same shape (expand per-block scales first).
-pub fn clipped_ste<const D: usize>(
-    x: Tensor<D>,
-    q: Tensor<D>,
-    scale: Tensor<D>,
-    clip: f32,
-) -> Tensor<D> {
-    let keep = x
-        .clone()
-        .detach()
-        .abs()
-        .lower_equal(scale.detach().mul_scalar(clip));
-    masked(x, q, Some(keep.float()))
+/// `x`, `q`, `mask`: the same shape.
+pub fn masked_ste<const D: usize>(x: Tensor<D>, q: Tensor<D>, mask: Tensor<D>) -> Tensor<D> {
+    masked(x, q, Some(mask.detach()))
 }
 
-/// QuEST trust estimator: forward `q`, gradient `1[|q − x| ≤ factor · step / 2]`.
-///
-/// # Shapes
-/// `x`, `q`, `step`: the same shape (`step` = one grid step in value units, e.g. the block scale).
-pub fn trust<const D: usize>(
-    x: Tensor<D>,
-    q: Tensor<D>,
-    step: Tensor<D>,
-    factor: f32,
-) -> Tensor<D> {
-    let t = step.detach().mul_scalar(factor * 0.5);
-    let keep = q
-        .clone()
-        .detach()
-        .sub(x.clone().detach())
-        .abs()
-        .lower_equal(t);
-    masked(x, q, Some(keep.float()))
-}
-
-/// `pass = x ⊙ mask` (mask detached), `out = pass + (q − pass).detach()`.
+/// `pass = x ⊙ mask` (mask detached), `out = q.detach() + (pass − pass.detach())`: the value is
+/// exactly `q` (`pass − pass` is an exact 0 for finite values), the gradient that of `pass`.
+/// QuEST's `pass + (q − pass).detach()` has the same gradient but its value is `q` only up to
+/// f32 rounding (e.g. x = 3e7, q = 0.1 gives 0), which would make a masked and an unmasked
+/// estimator disagree in the forward pass.
 fn masked<const D: usize>(x: Tensor<D>, q: Tensor<D>, mask: Option<Tensor<D>>) -> Tensor<D> {
     let pass = match mask {
         Some(m) => x.mul(m),
         None => x,
     };
-    let delta = q.detach().sub(pass.clone().detach());
-    pass.add(delta)
+    let zero_with_grad = pass.clone().sub(pass.detach());
+    q.detach().add(zero_with_grad)
 }
 
 /// Multiplies the gradient of `s` by `g` while leaving its value unchanged (LSQ `grad_scale`).
@@ -172,36 +153,26 @@ mod tests {
         assert_eq!(g, W);
     }
 
+    /// `x + (q − x)` rounds: 3e7 + (0.1 − 3e7) is 0 in f32. The estimator's value must be q.
     #[test]
-    fn clipped_ste_masks_outside_clip_times_scale() {
-        // scale 1, clip 1.5: |x| ≤ 1.5 passes.
-        let (fwd, g) = run(|x, q| {
-            let s = x.clone().detach().zeros_like().add_scalar(1.0f32);
-            clipped_ste(x, q, s, 1.5)
-        });
-        assert_eq!(fwd, Q);
-        let want: Vec<f32> = X
-            .iter()
-            .zip(W)
-            .map(|(x, w)| if x.abs() <= 1.5 { w } else { 0.0 })
-            .collect();
-        assert_eq!(g, want);
+    fn forward_value_is_exactly_q() {
+        let d = dev();
+        let x = Tensor::<1>::from_floats([3.0e7f32, -1.0e9, 0.25], &d).require_grad();
+        let q = Tensor::<1>::from_floats([0.1f32, 7.0, 0.5], &d);
+        assert_ne!(3.0e7f32 + (0.1f32 - 3.0e7), 0.1, "the example must round");
+        let out = ste(x.clone(), q.clone());
+        assert_eq!(vec(out.clone().detach()), [0.1f32, 7.0, 0.5]);
+        let g = x.grad(&out.sum().backward()).unwrap();
+        assert_eq!(vec(g), [1.0, 1.0, 1.0]);
     }
 
     #[test]
-    fn trust_masks_large_quantization_error() {
-        // step 1, factor 0.5 → T = 0.25: keeps |q − x| ≤ 0.25.
-        let (fwd, g) = run(|x, q| {
-            let s = x.clone().detach().zeros_like().add_scalar(1.0f32);
-            trust(x, q, s, 0.5)
-        });
+    fn masked_ste_forward_is_q_gradient_is_the_mask() {
+        let d = dev();
+        let m = [1.0f32, 0.0, 1.0, 1.0, 0.0, 1.0];
+        let (fwd, g) = run(|x, q| masked_ste(x, q, Tensor::<1>::from_floats(m, &d)));
         assert_eq!(fwd, Q);
-        let want: Vec<f32> = X
-            .iter()
-            .zip(Q)
-            .zip(W)
-            .map(|((x, q), w)| if (q - x).abs() <= 0.25 { w } else { 0.0 })
-            .collect();
+        let want: Vec<f32> = W.iter().zip(m).map(|(w, m)| w * m).collect();
         assert_eq!(g, want);
     }
 

@@ -16,7 +16,8 @@
 //! * `floor(log2 amax)`: `#{k : amax ≥ 2^k} − 150`, k ∈ [−149, 127].
 //!
 //! **Host fallback** ([`fake_quant_host`]): multi-grid selection (PO2, split87, SFP4: the choice
-//! depends on an f64 error sum in index order), MX RCEIL/EVEN, sparsity — the tensor is copied to
+//! depends on an f64 error sum in index order), MX RCEIL/EVEN, QuEST grids (an f64 sum of
+//! squares per row, which GPU tensor ops do not have), sparsity — the tensor is copied to
 //! the host, quantized by `lowbit-formats` and copied back. [`has_tensor_path`] says which path a
 //! format *can* take.
 //!

@@ -70,24 +70,22 @@ impl QuantHealth {
     /// # Errors
     /// The format's own errors (block mismatch, non-finite values).
     pub fn measure(x: &[f32], cols: usize, format: &Format) -> Result<Self, NnError> {
-        let mut q = x.to_vec();
-        format.fake_quant(&mut q, cols)?;
-        let block = format.block_size();
+        // Cells carry x̂ (bit-equal to fake_quant) and the block's actual representable range,
+        // so "clipped" means what clipped STE masks: beyond the block's outermost levels.
+        let cells = format.cells(x, cols)?;
+        let q = &cells.q;
         let mut h = QuantHealth {
             values: x.len() as u64,
             ..Default::default()
         };
-        for (xb, qb) in x.chunks(block).zip(q.chunks(block)) {
-            let top = qb.iter().fold(0f32, |m, v| m.max(v.abs()));
-            for (&a, &b) in xb.iter().zip(qb) {
-                h.sq_err += ((b - a) as f64).powi(2);
-                h.sq_ref += (a as f64).powi(2);
-                if a.abs() > top && top > 0.0 {
-                    h.clipped += 1;
-                }
-                if b == 0.0 && a != 0.0 && matches!(format, Format::Sparse(_)) {
-                    h.pruned += 1;
-                }
+        for (i, (&a, &b)) in x.iter().zip(q).enumerate() {
+            h.sq_err += ((b - a) as f64).powi(2);
+            h.sq_ref += (a as f64).powi(2);
+            if a < cells.lo[i] || a > cells.hi[i] {
+                h.clipped += 1;
+            }
+            if b == 0.0 && a != 0.0 && matches!(format, Format::Sparse(_)) {
+                h.pruned += 1;
             }
         }
         let quant = match format {
@@ -98,11 +96,11 @@ impl QuantHealth {
         if let Format::SparseQuant { .. } = format {
             h.pruned = x
                 .iter()
-                .zip(&q)
+                .zip(q)
                 .filter(|(a, b)| **b == 0.0 && **a != 0.0)
                 .count() as u64;
         }
-        if let Some(f @ (Format::Grid(_) | Format::Int(_))) = quant {
+        if let Some(f @ (Format::Grid(_) | Format::Int(_) | Format::Quest(_))) = quant {
             let e = f.encode(x, cols)?;
             let codes = pack::unpack(&e.codes, e.code_bits, e.len())?;
             h.codes = vec![0; 1 << e.code_bits];

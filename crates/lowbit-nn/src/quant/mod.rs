@@ -4,8 +4,7 @@ pub mod estimator;
 pub mod fake;
 pub mod hadamard;
 pub mod health;
-pub mod quest;
-pub mod step;
+pub mod mask;
 
 #[cfg(test)]
 mod fake_tests;
