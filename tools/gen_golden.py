@@ -626,7 +626,7 @@ def _sparse(lowbit, sp, group):
 
 def _compose(sp_fmt: Fmt, q: Fmt):
     lowbit = f"{sp_fmt.lowbit}+{q.lowbit}"
-    block = int(np.lcm(sp_fmt.block, q.block))
+    block = int(np.lcm(sp_fmt.block, q.block)) if q.block else sp_fmt.block  # QuEST row statistics: any cols
     return Fmt(_file_stem(lowbit), "sparse+quant", block, sparsity=sp_fmt.sparsity, quant=q, lowbit=lowbit,
                compact=True, bits=q.bits)
 
@@ -675,6 +675,9 @@ COMPACT = [
     _compose(SPARSE["pairs"], FMT["int4"]), _compose(SPARSE["u50"], FMT["mxfp4"]),
     *[_quest(b) for b in range(1, 9)], *[_quest(b, 32) for b in range(1, 9)], _quest(4, 128),
 ]
+# x^ = M (.) Q(M (.) x) with QuEST: the pruned zeros count in the block's rms (G is the block length)
+# and decode to -step/2 before the outer M (.) sets them to +0.
+COMPACT += [_compose(SPARSE["2of4"], _quest(4)), _compose(SPARSE["2of4"], _quest(4, 32))]
 ALL_FORMATS = FORMATS + COMPACT
 check(len({f.name for f in ALL_FORMATS}) == len(ALL_FORMATS), "duplicate golden file names")
 
