@@ -223,13 +223,8 @@ mod tests {
         let want_tol = [
             0.25f32, 0.25, 0.25, 0.25, 0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.25, 0.25,
         ];
-        for i in 0..16 {
-            assert!(
-                (c.tol[i] - want_tol[i]).abs() < 1e-6,
-                "{i}: {} vs {}",
-                c.tol[i],
-                want_tol[i]
-            );
+        for (i, (&t, &w)) in c.tol.iter().zip(&want_tol).enumerate() {
+            assert!((t - w).abs() < 1e-6, "{i}: {t} vs {w}");
             assert!((c.hi[i] - 6.0).abs() < 1e-6 && (c.lo[i] + 6.0).abs() < 1e-6);
         }
     }
@@ -238,6 +233,7 @@ mod tests {
     /// non-negative, and a value within its cell is never further than `tol` from x̂ unless it
     /// is outside [lo, hi] (a clipped value) — for every built-in name, on heavy-tailed rows.
     #[test]
+    #[allow(clippy::needless_range_loop)] // five parallel arrays read at the same index
     fn cells_agree_with_fake_quant_for_every_builtin() {
         let cols = 256;
         let x: Vec<f32> = (0..8 * cols)
