@@ -244,7 +244,10 @@ fn resume_with_a_changed_recipe_needs_the_flag() {
             && !e.contains("train.steps"),
         "{e}"
     );
-    let o = run(&[&changed[..], &["--allow-recipe-change"]].concat(), out.path());
+    let o = run(
+        &[&changed[..], &["--allow-recipe-change"]].concat(),
+        out.path(),
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let e = text(&o.stderr);
     assert!(

@@ -162,7 +162,10 @@ fn a_step_renamed_aside_is_resumed_and_restored() {
     std::fs::create_dir(run.path().join(".tmp-step-00000002")).unwrap();
     assert!(store.has_checkpoints());
     let r = store.resume_point().unwrap().unwrap();
-    assert_eq!((r.step, r.dir.clone(), r.warnings.len()), (2, aside.clone(), 0));
+    assert_eq!(
+        (r.step, r.dir.clone(), r.warnings.len()),
+        (2, aside.clone(), 0)
+    );
     save_iter(&store, 3, 3);
     assert!(!aside.exists() && Manifest::verify(&dir).is_ok());
     assert_eq!(iter_of(&dir), 2);

@@ -79,7 +79,10 @@ fn lsq_steps_start_at_the_formula_and_stay_positive() {
             }
             n_weight += 1;
         } else if name.ends_with(".input_step") {
-            assert_eq!(t.values, fresh[name].values, "{name} keeps the config's init");
+            assert_eq!(
+                t.values, fresh[name].values,
+                "{name} keeps the config's init"
+            );
             assert!(t.values.iter().all(|&s| s > 0.0));
             n_input += 1;
         }

@@ -172,7 +172,11 @@ fn weight_decay_rule_is_a_recipe_choice() {
     use lowbit_train::recipe::WeightDecayRule;
     in_repo_root(|| {
         let t = load_recipe("tiny", &recipes_dir(), &[]).unwrap();
-        assert_eq!(t.train.weight_decay_rule, WeightDecayRule::Linear, "default");
+        assert_eq!(
+            t.train.weight_decay_rule,
+            WeightDecayRule::Linear,
+            "default"
+        );
         for (v, want) in [
             ("linear", WeightDecayRule::Linear),
             ("quest", WeightDecayRule::Quest),
@@ -186,6 +190,9 @@ fn weight_decay_rule_is_a_recipe_choice() {
         let e = load_recipe("tiny", &recipes_dir(), &sets)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("train.weight_decay_rule") && e.contains("nanogpt"), "{e}");
+        assert!(
+            e.contains("train.weight_decay_rule") && e.contains("nanogpt"),
+            "{e}"
+        );
     });
 }

@@ -6,8 +6,8 @@
 use lowbit_data::TokenDataset;
 use lowbit_nn::hf::read_safetensors;
 use lowbit_train::recipe::{Recipe, load_recipe};
-use lowbit_train::trainer::{Progress, Resume, TrainError, TrainOptions, load_dataset};
 use lowbit_train::train;
+use lowbit_train::trainer::{Progress, Resume, TrainError, TrainOptions, load_dataset};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -59,7 +59,10 @@ fn changed_format_is_refused_naming_every_key() {
         other => panic!("expected RecipeChanged, got {other}"),
     }
     let msg = e.to_string();
-    assert!(msg.contains("step-00000002") && msg.contains("--allow-recipe-change"), "{msg}");
+    assert!(
+        msg.contains("step-00000002") && msg.contains("--allow-recipe-change"),
+        "{msg}"
+    );
     // Nothing was trained or written: the run still ends at step 2.
     let st = lowbit_train::trainer::TrainState::read(&dir.join("step-00000002/state.json"));
     assert_eq!(st.unwrap().step, 2);
@@ -75,7 +78,11 @@ fn allow_listed_changes_resume_with_a_note() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     half_run(&dir);
-    let (r, text, data) = setup(&["train.steps=6", "log.every_steps=2", "checkpoint.keep_last=5"]);
+    let (r, text, data) = setup(&[
+        "train.steps=6",
+        "log.every_steps=2",
+        "checkpoint.keep_last=5",
+    ]);
     let s = train(&r, &text, data, &opts(&dir, Resume::Auto)).expect("longer run");
     assert_eq!(s.steps, 6);
     let note = s
@@ -132,7 +139,10 @@ fn weight_decay_rule_reaches_the_optimizer() {
         "model.layers.1.mlp.down_proj.weight",
         "model.norm.weight",
     ] {
-        assert!(same("linear", "quest", t) && same("linear", "nanogpt", t), "{t}");
+        assert!(
+            same("linear", "quest", t) && same("linear", "nanogpt", t),
+            "{t}"
+        );
     }
     let emb = "model.embed_tokens.weight";
     assert!(same("linear", "quest", emb) && !same("linear", "nanogpt", emb));

@@ -134,7 +134,10 @@ fn non_finite_loss_refuses_the_step() {
 #[test]
 fn non_finite_activation_reaches_the_guard() {
     let (mut r, text, data) = setup(4);
-    assert!(r.compression.input.is_some(), "the forward must quantize inputs");
+    assert!(
+        r.compression.input.is_some(),
+        "the forward must quantize inputs"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let mut o = opts(&tmp.path().join("stop"));
     o.inject_nan_activation_at = Some(3);
@@ -191,7 +194,10 @@ fn refused_last_step_still_evaluates_and_checkpoints() {
         assert_eq!(s.steps, 3, "{name}");
         let v = s.val_loss.expect("a final validation loss");
         assert!(v.is_finite(), "{name}: {v}");
-        assert_eq!(s.checkpoint.as_deref(), Some(dir.join("step-00000003").as_path()));
+        assert_eq!(
+            s.checkpoint.as_deref(),
+            Some(dir.join("step-00000003").as_path())
+        );
         let st = TrainState::read(&dir.join("step-00000003/state.json")).unwrap();
         assert_eq!((st.step, st.optimizer_steps), (3, 2), "{name}");
         assert_eq!(st.last_val_loss.map(f64::to_bits), Some(v.to_bits()));

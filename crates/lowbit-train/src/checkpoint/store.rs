@@ -258,10 +258,7 @@ impl CheckpointStore {
         candidates.reverse();
         if let Some(l) = &latest {
             let latest_step = l.strip_prefix("step-").and_then(|n| n.parse::<u64>().ok());
-            if let Some(pos) = candidates
-                .iter()
-                .position(|(s, _)| Some(*s) == latest_step)
-            {
+            if let Some(pos) = candidates.iter().position(|(s, _)| Some(*s) == latest_step) {
                 let c = candidates.remove(pos);
                 candidates.insert(0, c);
             } else {

@@ -75,7 +75,9 @@ fn walk(a: Option<&Value>, b: Option<&Value>, path: &str, out: &mut Vec<String>)
 /// The old text is not TOML, or a recipe does not serialise (the message says which).
 pub fn resume_changes(old_text: &str, new: &Recipe) -> Result<(Vec<String>, Vec<String>), String> {
     let old = match toml::from_str::<Recipe>(old_text) {
-        Ok(r) => Value::try_from(&r).map_err(|e| format!("cannot serialise the old recipe: {e}"))?,
+        Ok(r) => {
+            Value::try_from(&r).map_err(|e| format!("cannot serialise the old recipe: {e}"))?
+        }
         Err(_) => toml::from_str::<Value>(old_text).map_err(|e| format!("not TOML: {e}"))?,
     };
     let new = Value::try_from(new).map_err(|e| format!("cannot serialise the new recipe: {e}"))?;
