@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
                 let m = model.take().expect("model");
                 let loss = cross_entropy(m.forward(x.clone()).expect("forward"), y.clone());
                 let grads = GradientsParams::from_grads(loss.backward(), &m);
-                let n = grad_norms(&m, &grads).total;
+                let n = grad_norms(&m, &grads).expect("grad norms").total;
                 model = Some(opt.step(m, grads, 1e-3, clip_factor(n, 1.0)));
             })
         });

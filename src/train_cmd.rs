@@ -1,4 +1,5 @@
-//! `lowbit train --recipe NAME|PATH [--set k=v]... [--run-name X] [--resume auto|PATH]`.
+//! `lowbit train --recipe NAME|PATH [--set k=v]... [--run-name X] [--resume auto|PATH]
+//! [--allow-recipe-change]`.
 //!
 //! Prepares the recipe's corpus if it is missing, trains, and prints the run directory and the
 //! final validation loss and perplexity. Ctrl-C / SIGTERM finish the current step and write a
@@ -41,6 +42,11 @@ pub struct TrainArgs {
     /// continues from that checkpoint directory.
     #[arg(long)]
     pub resume: Option<String>,
+    /// With --resume: continue even if the recipe changes keys a resume may not change (format,
+    /// model, optimizer, data, …); the changed keys are printed as a warning. Without it such a
+    /// resume is an error naming the keys.
+    #[arg(long)]
+    pub allow_recipe_change: bool,
     /// Progress display.
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
@@ -94,6 +100,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         Some("auto") => Resume::Auto,
         Some(p) => Resume::From(PathBuf::from(p)),
     };
+    opts.allow_recipe_change = a.allow_recipe_change;
     opts.progress = match a.progress {
         ProgressArg::Auto => Progress::Auto,
         ProgressArg::Lines => Progress::Lines,

@@ -219,3 +219,113 @@ fn kill_9_during_checkpointing_leaves_a_loadable_checkpoint() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(latest_step(&dir), 60);
 }
+
+#[test]
+fn resume_with_a_changed_recipe_needs_the_flag() {
+    let out = tempfile::tempdir().unwrap();
+    let base = [
+        "--run-name",
+        "rc",
+        "--set",
+        "train.steps=2",
+        "--set",
+        "eval.every_steps=1000",
+    ];
+    let o = run(&base, out.path());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let longer = [&base[..], &["--set", "train.steps=4", "--resume", "auto"]].concat();
+    let changed = [&longer[..], &["--set", "compression.weight=int4"]].concat();
+    let o = run(&changed, out.path());
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("compression.weight")
+            && e.contains("--allow-recipe-change")
+            && !e.contains("train.steps"),
+        "{e}"
+    );
+    let o = run(
+        &[&changed[..], &["--allow-recipe-change"]].concat(),
+        out.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let e = text(&o.stderr);
+    assert!(
+        e.lines()
+            .any(|l| l.starts_with("warning:") && l.contains("compression.weight")),
+        "{e}"
+    );
+    assert_eq!(latest_step(&out.path().join("rc")), 4);
+}
+
+/// `kill -9` while a checkpoint step is being *re-saved*: SIGINT right after a periodic
+/// checkpoint (written every step) makes the run save that step again; the kill lands at
+/// varying delays after the re-save starts. The newest committed step must survive each time.
+#[test]
+fn kill_9_during_a_resave_keeps_the_step() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("rs");
+    let args = [
+        "--run-name",
+        "rs",
+        "--set",
+        "train.steps=100000",
+        "--set",
+        "checkpoint.every_steps=1",
+        "--set",
+        "checkpoint.keep_last=2",
+        "--set",
+        "eval.every_steps=100000",
+    ];
+    for (i, delay_us) in [0u64, 300, 1000, 3000].into_iter().enumerate() {
+        let resume = if i == 0 {
+            vec![]
+        } else {
+            vec!["--resume", "auto"]
+        };
+        let mut child = lowbit(&[&args[..], &resume[..]].concat(), out.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let store = CheckpointStore::new(&dir, 100);
+        let start = store.list().last().map_or(0, |(s, _)| *s);
+        wait_for(&mut child, || {
+            store.list().last().is_some_and(|(s, _)| *s >= start + 2)
+        });
+        let st = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        // The step the stop re-saves: the newest committed one once a temporary directory for
+        // an existing step appears (or the child finishes first).
+        let t = Instant::now();
+        let resaving = loop {
+            let newest = store.list().last().map(|(s, _)| *s);
+            if let Some(n) = newest
+                && dir.join(format!(".tmp-step-{n:08}")).exists()
+            {
+                break Some(n);
+            }
+            if child.try_wait().unwrap().is_some() || t.elapsed() > Duration::from_secs(60) {
+                break None;
+            }
+        };
+        std::thread::sleep(Duration::from_micros(delay_us));
+        let _ = child.kill(); // SIGKILL (a no-op if it has exited)
+        child.wait().unwrap();
+        if let Some(n) = resaving {
+            assert!(latest_step(&dir) >= n, "step {n} lost during its re-save");
+        }
+    }
+    // The run continues from there.
+    let target = latest_step(&dir) + 3;
+    let steps = format!("train.steps={target}");
+    let o = run(
+        &[&args[..], &["--resume", "auto", "--set", &steps]].concat(),
+        out.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(latest_step(&dir), target);
+}

@@ -14,6 +14,7 @@ pub mod error;
 pub mod fused;
 pub mod hf;
 pub mod llama;
+pub mod lsq_init;
 pub mod quant;
 
 pub use compressed_linear::{CompressedLinear, CompressedLinearConfig};

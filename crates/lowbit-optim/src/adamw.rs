@@ -10,13 +10,14 @@
 //! Why not Burn's `AdamW`: its state is keyed by random `ParamId`s and its weight decay is one
 //! number for the whole module. lowbit checkpoints store moments under the parameter's HF name
 //! (`optimizer.safetensors`: `NAME.exp_avg`, `NAME.exp_avg_sq`), so a resumed run — or another
-//! tool — finds every moment by name, and weight decay applies to linear weights only (QuEST §5,
-//! formats-and-scaling.md §6).
+//! tool — finds every moment by name, and which parameters decay is a named rule over those names
+//! ([`WeightDecayRule`]: lowbit's historical `linear`, QuEST's, nanoGPT's; algorithms.md §1.2).
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use lowbit_nn::hf::{HostTensor, PathStack};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use thiserror::Error;
 
@@ -26,6 +27,44 @@ pub enum OptimError {
     /// A state tensor is missing, unexpected or of the wrong size.
     #[error("optimizer state: {0}")]
     State(String),
+    /// The squared gradient norms could not be read back from the device. This is an error, not
+    /// a zero norm: a zero would skip the clip and pass the non-finite guard unseen.
+    #[error("gradient norms: cannot read the squared norms back from the device: {0}")]
+    GradNorm(String),
+}
+
+/// Which parameters get decoupled weight decay, by HF name (and rank, for nanoGPT's rule).
+///
+/// No rule ever decays RMSNorm gains (1-D), biases (1-D) or LSQ step sizes (`*.weight_step`,
+/// `*.input_step`): decaying a quantizer's step shrinks its grid towards zero, which is not a
+/// regulariser of the model's function and is in neither reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightDecayRule {
+    /// lowbit's rule (the default, unchanged since the first release): every linear weight —
+    /// `*_proj.weight` in the blocks and an untied `lm_head.weight`; not the token embedding.
+    #[default]
+    Linear,
+    /// QuEST (`IST-DASLab/QuEST`, algorithms.md §1.2): only the linear weights inside the decoder
+    /// blocks (`model.layers.*.*_proj.weight`); no decay on the embedding, `lm_head` or norms.
+    Quest,
+    /// nanoGPT (`karpathy/nanoGPT`, `configure_optimizers`): every parameter of rank ≥ 2 —
+    /// the linear weights, the token embedding and `lm_head` (tied or not); 1-D ones do not.
+    Nanogpt,
+}
+
+impl WeightDecayRule {
+    /// Whether the parameter `name` (of `rank` dimensions) is decayed under this rule.
+    pub fn decays(self, name: &str, rank: usize) -> bool {
+        if name.ends_with("_step") {
+            return false; // LSQ step sizes (see the type's doc)
+        }
+        match self {
+            Self::Linear => name == "lm_head.weight" || name.ends_with("_proj.weight"),
+            Self::Quest => name.starts_with("model.layers.") && name.ends_with("_proj.weight"),
+            Self::Nanogpt => rank >= 2,
+        }
+    }
 }
 
 /// AdamW hyper-parameters (the learning rate is passed per step by the schedule).
@@ -37,8 +76,10 @@ pub struct AdamWConfig {
     pub beta2: f64,
     /// Denominator ε.
     pub eps: f64,
-    /// Decoupled weight decay λ for the parameters [`decays`] selects.
+    /// Decoupled weight decay λ for the parameters `weight_decay_rule` selects.
     pub weight_decay: f64,
+    /// Which parameters decay.
+    pub weight_decay_rule: WeightDecayRule,
 }
 
 impl Default for AdamWConfig {
@@ -48,16 +89,13 @@ impl Default for AdamWConfig {
             beta2: 0.95,
             eps: 1e-8,
             weight_decay: 0.1,
+            weight_decay_rule: WeightDecayRule::Linear,
         }
     }
 }
 
-/// Whether the parameter named `name` gets weight decay: the weights of linear layers (every
-/// `*_proj.weight` and an untied `lm_head.weight`); embeddings and norm scales do not, as in
-/// QuEST and nanoGPT.
-pub fn decays(name: &str) -> bool {
-    name == "lm_head.weight" || name.ends_with("_proj.weight")
-}
+/// Smallest value AdamW leaves an LSQ step size (`*.weight_step`, `*.input_step`) at.
+pub const LSQ_STEP_FLOOR: f32 = 1e-6;
 
 /// Moments of one parameter, flattened.
 #[derive(Debug, Clone)]
@@ -116,7 +154,10 @@ impl ModuleVisitor for NormVisitor<'_> {
 }
 
 /// Gradient norms of `module`'s parameters (one device → host transfer).
-pub fn grad_norms<M: Module>(module: &M, grads: &GradientsParams) -> GradNorms {
+///
+/// # Errors
+/// [`OptimError::GradNorm`] when the norms cannot be read back from the device.
+pub fn grad_norms<M: Module>(module: &M, grads: &GradientsParams) -> Result<GradNorms, OptimError> {
     let mut v = NormVisitor {
         path: PathStack::default(),
         grads,
@@ -124,27 +165,34 @@ pub fn grad_norms<M: Module>(module: &M, grads: &GradientsParams) -> GradNorms {
     };
     module.visit(&mut v);
     if v.sq.is_empty() {
-        return GradNorms {
+        return Ok(GradNorms {
             total: 0.0,
             per_param: Vec::new(),
-        };
+        });
     }
     let (names, parts): (Vec<String>, Vec<Tensor<1>>) = v.sq.into_iter().unzip();
     let sq: Vec<f32> = Tensor::cat(parts, 0)
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .unwrap_or_default();
+        .map_err(|e| OptimError::GradNorm(format!("{e:?}")))?;
+    if sq.len() != names.len() {
+        return Err(OptimError::GradNorm(format!(
+            "{} norms read back for {} parameters",
+            sq.len(),
+            names.len()
+        )));
+    }
     // Sum in f64, in name order, so the norm does not depend on the backend's reduction order.
     let total = sq.iter().map(|&s| s as f64).sum::<f64>().sqrt();
-    GradNorms {
+    Ok(GradNorms {
         total,
         per_param: names
             .into_iter()
             .zip(sq)
             .map(|(n, s)| (n, (s as f64).sqrt()))
             .collect(),
-    }
+    })
 }
 
 /// The factor `clip_grad_norm_` scales gradients by (1 when no clipping applies).
@@ -198,12 +246,21 @@ impl StepMapper<'_> {
         let bc2 = 1.0 - c.beta2.powi(t);
         // torch: p ← p·(1 − lr·λ); p ← p − (lr / bc1) · m / (sqrt(v) / sqrt(bc2) + ε).
         let mut flat = p.reshape([n]);
-        if c.weight_decay != 0.0 && decays(&name) {
+        if c.weight_decay != 0.0 && c.weight_decay_rule.decays(&name, D) {
             flat = flat.mul_scalar(1.0 - self.lr * c.weight_decay);
         }
         let denom = v.clone().sqrt().div_scalar(bc2.sqrt()).add_scalar(c.eps);
         let step = m.clone().div(denom).mul_scalar(self.lr / bc1);
-        let updated = flat.sub(step).reshape(dims);
+        let mut flat = flat.sub(step);
+        if name.ends_with("_step") {
+            // An LSQ step size must stay positive (Esser et al. 2020 define s > 0; a step ≤ 0
+            // flips or divides by zero in `v/s`). Adam moves every parameter by about `lr` per
+            // step whatever its gradient scale, which at lr 3e-3 drives steps of ~1e-2 negative
+            // within a few steps (lowbit-train/tests/lsq_train.rs), so the update is projected
+            // back onto s ≥ LSQ_STEP_FLOOR.
+            flat = flat.clamp_min(LSQ_STEP_FLOOR);
+        }
+        let updated = flat.reshape(dims);
         self.opt.state.insert(name, Moments { m, v });
         let out = Tensor::from_inner(updated);
         if require_grad {
@@ -345,14 +402,72 @@ mod tests {
     use burn::tensor::{Device, TensorData};
     use lowbit_nn::hf::state_dict;
     use lowbit_nn::llama::{LlamaConfig, cross_entropy};
+    use std::collections::BTreeSet;
 
+    /// The parameters each rule decays, written out by hand from the rule's definition (QuEST:
+    /// block linears; nanoGPT: every ≥2-D tensor; lowbit's `linear`: block linears + lm_head).
+    fn expected_decayed(rule: WeightDecayRule, n_layers: usize, tied: bool) -> BTreeSet<String> {
+        let mut v = BTreeSet::new();
+        for l in 0..n_layers {
+            for p in [
+                "self_attn.q_proj",
+                "self_attn.k_proj",
+                "self_attn.v_proj",
+                "self_attn.o_proj",
+                "mlp.gate_proj",
+                "mlp.up_proj",
+                "mlp.down_proj",
+            ] {
+                v.insert(format!("model.layers.{l}.{p}.weight"));
+            }
+        }
+        let lm_head = (!tied).then(|| "lm_head.weight".to_string());
+        match rule {
+            WeightDecayRule::Quest => {}
+            WeightDecayRule::Linear => v.extend(lm_head),
+            WeightDecayRule::Nanogpt => {
+                v.extend(lm_head);
+                v.insert("model.embed_tokens.weight".into());
+            }
+        }
+        v
+    }
+
+    /// Each rule on the real parameter names of a tiny Llama whose linears learn LSQ steps (so
+    /// `*.weight_step` / `*.input_step` exist), tied and untied.
     #[test]
-    fn decay_groups() {
-        assert!(decays("model.layers.0.mlp.up_proj.weight"));
-        assert!(decays("lm_head.weight"));
-        assert!(!decays("model.embed_tokens.weight"));
-        assert!(!decays("model.layers.0.input_layernorm.weight"));
-        assert!(!decays("model.norm.weight"));
+    fn decay_rules_on_a_tiny_llama() {
+        use lowbit_nn::llama::CompressionPolicy;
+        use lowbit_nn::quant::estimator::Estimator;
+        let device = Device::flex();
+        for tied in [false, true] {
+            let policy = CompressionPolicy::new()
+                .with_weight(Some("int4".into()))
+                .with_input(Some("int4".into()))
+                .with_estimator(Estimator::Lsq);
+            let cfg = LlamaConfig::new(50, 32, 2, 2, 1, 64)
+                .with_max_seq_len(16)
+                .with_tie_embeddings(tied)
+                .with_compression(policy);
+            let sd = state_dict(&cfg.init(&device).unwrap()).unwrap();
+            assert!(sd.contains_key("model.layers.1.mlp.down_proj.weight_step"));
+            assert!(sd.contains_key("model.layers.0.self_attn.q_proj.input_step"));
+            assert_eq!(sd.contains_key("lm_head.weight"), !tied);
+            for rule in [
+                WeightDecayRule::Linear,
+                WeightDecayRule::Quest,
+                WeightDecayRule::Nanogpt,
+            ] {
+                let want = expected_decayed(rule, 2, tied);
+                let got: BTreeSet<String> = sd
+                    .iter()
+                    .filter(|(n, t)| rule.decays(n, t.shape.len()))
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                assert_eq!(got, want, "{rule:?}, tied = {tied}");
+            }
+        }
+        assert_eq!(WeightDecayRule::default(), WeightDecayRule::Linear);
     }
 
     #[test]
@@ -363,9 +478,21 @@ mod tests {
     }
 
     /// Two AdamW steps on one model against the same update computed by hand on the host in f64
-    /// (torch.optim.AdamW's formula), including decay only on linear weights and a clip scale.
+    /// (torch.optim.AdamW's formula), with each decay rule's hand-written parameter set and a
+    /// clip scale.
     #[test]
     fn two_steps_match_the_formula() {
+        for rule in [
+            WeightDecayRule::Linear,
+            WeightDecayRule::Quest,
+            WeightDecayRule::Nanogpt,
+        ] {
+            two_steps_with(rule);
+        }
+    }
+
+    fn two_steps_with(rule: WeightDecayRule) {
+        let decayed = expected_decayed(rule, 1, false);
         let device = Device::flex().autodiff();
         device.seed(3);
         let cfg = LlamaConfig::new(50, 32, 1, 2, 1, 64).with_max_seq_len(16);
@@ -375,6 +502,7 @@ mod tests {
             beta2: 0.9,
             eps: 1e-6,
             weight_decay: 0.5,
+            weight_decay_rule: rule,
         };
         let mut opt = AdamW::new(ac);
         let toks = |o: i64| {
@@ -421,7 +549,11 @@ mod tests {
                 let e = want
                     .entry(name.clone())
                     .or_insert_with(|| (vec![0.0; g.len()], vec![0.0; g.len()]));
-                let wd = if decays(name) { ac.weight_decay } else { 0.0 };
+                let wd = if decayed.contains(name) {
+                    ac.weight_decay
+                } else {
+                    0.0
+                };
                 let mut exp = Vec::new();
                 for (i, &gf) in g.iter().enumerate() {
                     let gi = gf as f64 * scale;
@@ -435,7 +567,7 @@ mod tests {
                 for (i, (&a, &b)) in after[name].values.iter().zip(&exp).enumerate() {
                     assert!(
                         (a as f64 - b).abs() <= 1e-6 + 1e-5 * b.abs(),
-                        "{name}[{i}] step {t}: {a} vs {b}"
+                        "{rule:?} {name}[{i}] step {t}: {a} vs {b}"
                     );
                 }
             }

@@ -166,3 +166,33 @@ fn bad_recipes_name_file_key_and_fix() {
         );
     });
 }
+
+#[test]
+fn weight_decay_rule_is_a_recipe_choice() {
+    use lowbit_train::recipe::WeightDecayRule;
+    in_repo_root(|| {
+        let t = load_recipe("tiny", &recipes_dir(), &[]).unwrap();
+        assert_eq!(
+            t.train.weight_decay_rule,
+            WeightDecayRule::Linear,
+            "default"
+        );
+        for (v, want) in [
+            ("linear", WeightDecayRule::Linear),
+            ("quest", WeightDecayRule::Quest),
+            ("nanogpt", WeightDecayRule::Nanogpt),
+        ] {
+            let sets = vec![format!("train.weight_decay_rule={v}")];
+            let r = load_recipe("tiny", &recipes_dir(), &sets).unwrap();
+            assert_eq!(r.train.weight_decay_rule, want);
+        }
+        let sets = vec!["train.weight_decay_rule=gpt2".to_string()];
+        let e = load_recipe("tiny", &recipes_dir(), &sets)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("train.weight_decay_rule") && e.contains("nanogpt"),
+            "{e}"
+        );
+    });
+}

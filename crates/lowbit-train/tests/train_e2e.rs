@@ -128,6 +128,87 @@ fn non_finite_loss_refuses_the_step() {
     assert_eq!((st.step, st.optimizer_steps), (4, 3));
 }
 
+/// A NaN *activation* (a poisoned embedding row in step 3's forward pass; the tiny recipe's
+/// NVFP4 input quantizer refuses it with `NonFinite`) goes through the same guard as a NaN loss,
+/// under both policies.
+#[test]
+fn non_finite_activation_reaches_the_guard() {
+    let (mut r, text, data) = setup(4);
+    assert!(
+        r.compression.input.is_some(),
+        "the forward must quantize inputs"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts(&tmp.path().join("stop"));
+    o.inject_nan_activation_at = Some(3);
+    let e = train(&r, &text, data, &o).unwrap_err();
+    match &e {
+        TrainError::NonFinite { step, what, .. } => {
+            assert_eq!(*step, 3);
+            assert!(what.contains("activation or weight"), "{what}");
+        }
+        other => panic!("expected NonFinite, got {other}"),
+    }
+    let st = TrainState::read(&tmp.path().join("stop/step-00000002/state.json")).unwrap();
+    assert_eq!((st.step, st.optimizer_steps), (2, 2));
+    let m = read_metrics(&tmp.path().join("stop/metrics.jsonl")).unwrap();
+    let last = m.last().unwrap();
+    assert_eq!(last.step, 3);
+    assert!(last.extra.contains_key("non_finite") && last.loss.is_nan());
+
+    r.train.on_non_finite = NonFinitePolicy::Skip;
+    let dir = tmp.path().join("skip");
+    let mut o = opts(&dir);
+    o.inject_nan_activation_at = Some(3);
+    let s = train(&r, &text, data, &o).expect("skip run");
+    assert_eq!(s.steps, 4);
+    let m = read_metrics(&dir.join("metrics.jsonl")).unwrap();
+    let bad: Vec<u64> = m
+        .iter()
+        .filter(|x| x.extra.contains_key("non_finite"))
+        .map(|x| x.step)
+        .collect();
+    assert_eq!(bad, vec![3]);
+    let st = TrainState::read(&dir.join("step-00000004/state.json")).unwrap();
+    assert_eq!((st.step, st.optimizer_steps), (4, 3));
+    // The refused step's gradients never reached the model: every later loss is finite.
+    assert!(m.iter().filter(|x| x.step != 3).all(|x| x.loss.is_finite()));
+}
+
+/// A refused *final* step (NaN loss, and NaN activation) still runs the final evaluation and
+/// writes the final checkpoint.
+#[test]
+fn refused_last_step_still_evaluates_and_checkpoints() {
+    let (mut r, text, data) = setup(3);
+    r.train.on_non_finite = NonFinitePolicy::Skip;
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, activation) in [("loss", false), ("activation", true)] {
+        let dir = tmp.path().join(name);
+        let mut o = opts(&dir);
+        if activation {
+            o.inject_nan_activation_at = Some(3);
+        } else {
+            o.inject_nan_at = Some(3);
+        }
+        let s = train(&r, &text, data, &o).expect("run");
+        assert_eq!(s.steps, 3, "{name}");
+        let v = s.val_loss.expect("a final validation loss");
+        assert!(v.is_finite(), "{name}: {v}");
+        assert_eq!(
+            s.checkpoint.as_deref(),
+            Some(dir.join("step-00000003").as_path())
+        );
+        let st = TrainState::read(&dir.join("step-00000003/state.json")).unwrap();
+        assert_eq!((st.step, st.optimizer_steps), (3, 2), "{name}");
+        assert_eq!(st.last_val_loss.map(f64::to_bits), Some(v.to_bits()));
+        let m = read_metrics(&dir.join("metrics.jsonl")).unwrap();
+        let last = m.last().unwrap();
+        assert_eq!(last.step, 3);
+        assert!(last.extra.contains_key("non_finite"), "{name}");
+        assert_eq!(last.val_loss.map(f64::to_bits), Some(v.to_bits()));
+    }
+}
+
 #[test]
 fn corrupt_latest_checkpoint_falls_back() {
     let (r, text, data) = setup(4);

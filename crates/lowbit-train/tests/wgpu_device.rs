@@ -24,7 +24,7 @@ fn wgpu_device_runs_the_model_like_the_cpu() {
         let loss = cross_entropy(model.forward(x).unwrap(), y);
         let value = loss.clone().into_scalar::<f32>() as f64;
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        (value, grad_norms(&model, &grads).per_param)
+        (value, grad_norms(&model, &grads).unwrap().per_param)
     };
     let (cpu_loss, cpu_norms) = step(parse_device("cpu").unwrap());
     let (gpu_loss, gpu_norms) = step(parse_device("wgpu").unwrap());

@@ -4,6 +4,16 @@
 //! directory, rename it to `step-%08d/`, fsync the run directory, then replace `LATEST` through
 //! `LATEST.tmp` + fsync + rename. Only then are checkpoints beyond `keep_last` deleted (oldest
 //! first), so a crash at any point leaves the previous complete checkpoint intact.
+//!
+//! Re-saving a step that already has a directory (the stop checkpoint after a periodic one, a
+//! resumed run's final step) never leaves an instant without a complete checkpoint of that step:
+//! on Linux the new directory and the old one are swapped in one `renameat2(RENAME_EXCHANGE)`
+//! (the old one, now under the temporary name, is deleted after the swap is fsynced). Where the
+//! exchange is not available (another OS, a file system without it), the old directory is first
+//! renamed aside to `.old-step-%08d/`, the new one renamed in, and the old one deleted; a crash
+//! between the two renames leaves the old one aside, which [`CheckpointStore::resume_point`]
+//! considers like `step-%08d/` and the next save renames back (or deletes, once the step exists).
+//!
 //! Load: `LATEST` if it verifies; otherwise the newest `step-*` that verifies, with a warning.
 
 use super::manifest::{FileEntry, Manifest, hash_file};
@@ -50,6 +60,20 @@ fn check_name(fname: &str) -> Result<(), CheckpointError> {
     Ok(())
 }
 
+/// Swaps two directory entries atomically (`renameat2(RENAME_EXCHANGE)`, Linux ≥ 3.15 on file
+/// systems that support it).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    Ok(renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)?)
+}
+
+/// No atomic exchange here: the caller renames aside instead.
+#[cfg(not(target_os = "linux"))]
+fn exchange(_a: &Path, _b: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let mut f = File::create(path).map_err(io(path))?;
     f.write_all(bytes).map_err(io(path))?;
@@ -65,8 +89,23 @@ impl CheckpointStore {
         }
     }
 
-    /// Complete-looking checkpoint directories (`step-*` with a manifest), oldest first.
+    /// Committed checkpoint directories (`step-%08d/`, by name), oldest first. Nothing is
+    /// verified: a directory listed here may have been damaged or copied half since it was
+    /// committed, so a caller that loads one verifies it first ([`Manifest::verify`], as
+    /// [`CheckpointStore::resume_point`] does). A directory renamed aside by an interrupted
+    /// re-save (`.old-step-%08d/`) is not listed.
     pub fn list(&self) -> Vec<(u64, PathBuf)> {
+        self.dirs_with_prefix("step-")
+    }
+
+    /// Whether the run directory holds any checkpoint, committed or renamed aside by an
+    /// interrupted re-save (a fresh run must not start over it).
+    pub fn has_checkpoints(&self) -> bool {
+        !self.list().is_empty() || !self.dirs_with_prefix(".old-step-").is_empty()
+    }
+
+    /// `run_dir/PREFIX<step>` directories, oldest first.
+    fn dirs_with_prefix(&self, prefix: &str) -> Vec<(u64, PathBuf)> {
         let Ok(entries) = std::fs::read_dir(&self.run_dir) else {
             return Vec::new();
         };
@@ -74,7 +113,7 @@ impl CheckpointStore {
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let step = name.strip_prefix("step-")?.parse().ok()?;
+                let step = name.strip_prefix(prefix)?.parse().ok()?;
                 Some((step, e.path()))
             })
             .collect();
@@ -103,11 +142,9 @@ impl CheckpointStore {
         write: impl FnOnce(&Path) -> Result<(), CheckpointError>,
     ) -> Result<PathBuf, CheckpointError> {
         std::fs::create_dir_all(&self.run_dir).map_err(io(&self.run_dir))?;
+        self.recover()?;
         let name = step_name(step);
         let tmp = self.run_dir.join(format!(".tmp-{name}"));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-        }
         std::fs::create_dir(&tmp).map_err(io(&tmp))?;
         write(&tmp)?;
         let mut entries = BTreeMap::new();
@@ -137,11 +174,11 @@ impl CheckpointStore {
         fsync_dir(&tmp)?;
         let dir = self.run_dir.join(&name);
         if dir.exists() {
-            // Re-saving a step (e.g. the final checkpoint after a resume) replaces it.
-            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+            self.replace_dir(&tmp, &dir, &name)?;
+        } else {
+            std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
+            fsync_dir(&self.run_dir)?;
         }
-        std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
-        fsync_dir(&self.run_dir)?;
         let latest_tmp = self.run_dir.join("LATEST.tmp");
         write_synced(&latest_tmp, format!("{name}\n").as_bytes())?;
         let latest = self.run_dir.join("LATEST");
@@ -149,6 +186,43 @@ impl CheckpointStore {
         fsync_dir(&self.run_dir)?;
         self.prune(step)?;
         Ok(dir)
+    }
+
+    /// Replaces the complete checkpoint `dir` by the complete `tmp` so that a complete `dir`
+    /// exists at every instant (see the module doc), then deletes the old contents.
+    fn replace_dir(&self, tmp: &Path, dir: &Path, name: &str) -> Result<(), CheckpointError> {
+        if exchange(tmp, dir).is_ok() {
+            fsync_dir(&self.run_dir)?;
+            return std::fs::remove_dir_all(tmp).map_err(io(tmp)); // the old contents
+        }
+        let aside = self.run_dir.join(format!(".old-{name}"));
+        if aside.exists() {
+            std::fs::remove_dir_all(&aside).map_err(io(&aside))?;
+        }
+        std::fs::rename(dir, &aside).map_err(io(&aside))?;
+        fsync_dir(&self.run_dir)?;
+        std::fs::rename(tmp, dir).map_err(io(dir))?;
+        fsync_dir(&self.run_dir)?;
+        std::fs::remove_dir_all(&aside).map_err(io(&aside))
+    }
+
+    /// Cleans up after a save that was interrupted: temporary directories are deleted (they
+    /// were never committed, or hold the old contents of an exchange), and a directory renamed
+    /// aside is deleted when its step exists again or renamed back when it does not.
+    fn recover(&self) -> Result<(), CheckpointError> {
+        for (_, tmp) in self.dirs_with_prefix(".tmp-step-") {
+            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        for (step, aside) in self.dirs_with_prefix(".old-step-") {
+            let dir = self.run_dir.join(step_name(step));
+            if dir.exists() {
+                std::fs::remove_dir_all(&aside).map_err(io(&aside))?;
+            } else {
+                std::fs::rename(&aside, &dir).map_err(io(&dir))?;
+                fsync_dir(&self.run_dir)?;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the oldest checkpoints beyond `keep_last`, never `keep` itself.
@@ -174,12 +248,17 @@ impl CheckpointStore {
             .ok()
             .map(|s| s.trim().to_string());
         let mut candidates: Vec<(u64, PathBuf)> = self.list();
+        // A directory an interrupted re-save renamed aside stands in for its missing step.
+        for (step, aside) in self.dirs_with_prefix(".old-step-") {
+            if !candidates.iter().any(|(s, _)| *s == step) {
+                candidates.push((step, aside));
+            }
+        }
+        candidates.sort();
         candidates.reverse();
         if let Some(l) = &latest {
-            if let Some(pos) = candidates
-                .iter()
-                .position(|(_, d)| d.file_name().is_some_and(|n| n == l.as_str()))
-            {
+            let latest_step = l.strip_prefix("step-").and_then(|n| n.parse::<u64>().ok());
+            if let Some(pos) = candidates.iter().position(|(s, _)| Some(*s) == latest_step) {
                 let c = candidates.remove(pos);
                 candidates.insert(0, c);
             } else {

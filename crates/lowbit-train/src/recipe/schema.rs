@@ -3,6 +3,7 @@
 //! (formats-and-scaling.md §6: AdamW β = (0.9, 0.95), weight decay 0.1, grad-clip 1.0,
 //! OneCycle: 10% warmup from lr/100, cosine to lr/10).
 
+pub use lowbit_optim::WeightDecayRule;
 use serde::{Deserialize, Serialize};
 
 /// A complete, resolved training recipe.
@@ -188,9 +189,13 @@ pub struct TrainSection {
     /// AdamW ε.
     #[serde(default = "default_adam_eps")]
     pub eps: f64,
-    /// Decoupled weight decay, applied to linear weights only.
+    /// Decoupled weight decay λ, applied to the parameters `weight_decay_rule` selects.
     #[serde(default = "default_wd")]
     pub weight_decay: f64,
+    /// Which parameters decay: `linear` (default: block linears and an untied `lm_head`),
+    /// `quest` (block linears only, QuEST), `nanogpt` (every ≥2-D tensor incl. the embedding).
+    #[serde(default)]
+    pub weight_decay_rule: WeightDecayRule,
     /// Global gradient-norm clip (0 = off).
     #[serde(default = "one")]
     pub grad_clip: f64,

@@ -125,12 +125,25 @@ fn init_values(name: &str, n: usize, cfg: &LlamaConfig, seed: u64) -> Result<Vec
     Ok((0..n).map(|_| dist.sample(&mut rng)).collect())
 }
 
-/// Builds the model on `device` and initialises every parameter from (seed, name).
+/// Whether `name` is an LSQ step size (`*.weight_step`, `*.input_step`), which is not drawn.
+fn is_lsq_step(name: &str) -> bool {
+    name.ends_with(".weight_step") || name.ends_with(".input_step")
+}
+
+/// Builds the model on `device` and initialises every parameter from (seed, name); then every
+/// LSQ weight step is recomputed from the loaded weights by LSQ's rule (Esser et al. 2020,
+/// §2.1: `2·mean|v|/sqrt(Q_P)` per row of the weight the quantizer sees, rotated if the layer
+/// rotates), and every LSQ input step keeps `CompressedLinearConfig::init`'s value. Drawing the
+/// steps like weights would give them random signs.
 pub fn init_model(cfg: &LlamaConfig, seed: u64, device: &Device) -> Result<Llama, TrainError> {
     let model = cfg.init(device)?;
-    let shapes = state_dict(&model)?;
+    let current = state_dict(&model)?;
     let mut init = BTreeMap::new();
-    for (name, t) in shapes {
+    for (name, t) in current {
+        if is_lsq_step(&name) {
+            init.insert(name, t); // replaced below (weight) or kept (input)
+            continue;
+        }
         let values = init_values(&name, t.values.len(), cfg, seed)?;
         init.insert(
             name,
@@ -140,5 +153,5 @@ pub fn init_model(cfg: &LlamaConfig, seed: u64, device: &Device) -> Result<Llama
             },
         );
     }
-    Ok(load_state_dict(model, &init)?)
+    Ok(load_state_dict(model, &init)?.with_lsq_init()?)
 }

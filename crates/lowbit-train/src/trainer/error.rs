@@ -45,19 +45,33 @@ pub enum TrainError {
         /// Why, and what to use instead.
         message: String,
     },
-    /// Loss or gradient norm was NaN/Inf and the recipe says `on_non_finite = "stop"`.
+    /// A forward activation or weight, the loss or the gradient norm was NaN/Inf and the recipe
+    /// says `on_non_finite = "stop"`.
     #[error(
         "step {step}: non-finite {what}; the step was refused and the last good state saved to {checkpoint}{layers}"
     )]
     NonFinite {
         /// The refused step (1-based).
         step: u64,
-        /// `loss` or `grad_norm` (with its value).
+        /// What was non-finite: `loss (NaN)`, `grad_norm (inf)`, or `activation or weight in the
+        /// forward pass (…)`.
         what: String,
         /// Parameters with non-finite gradients, if any.
         layers: String,
         /// The checkpoint holding the last good state.
         checkpoint: String,
+    },
+    /// A resume whose recipe changes keys a resume may not change.
+    #[error(
+        "{checkpoint}: the recipe differs from the one this checkpoint was trained with in {keys}; \
+         fix: resume with the checkpoint's recipe ({checkpoint}/recipe.resolved.toml), start a new \
+         run (--run-name), or pass --allow-recipe-change to continue with the new values"
+    )]
+    RecipeChanged {
+        /// The checkpoint directory.
+        checkpoint: String,
+        /// The differing keys, dotted, comma-separated.
+        keys: String,
     },
     /// Writing metrics or the run directory failed.
     #[error("{path}: {source}")]

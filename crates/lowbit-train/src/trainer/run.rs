@@ -19,7 +19,7 @@ use lowbit_data::{Batch, Sampler, TokenDataset};
 use lowbit_nn::capture::{HealthRecorder, with_recorder};
 use lowbit_nn::hf::{SaveOptions, SpecialTokens, read_safetensors, write_safetensors};
 use lowbit_nn::llama::{Llama, LlamaConfig, cross_entropy};
-use lowbit_optim::{AdamW, AdamWConfig, clip_factor, grad_norms};
+use lowbit_optim::{AdamW, AdamWConfig, GradNorms, clip_factor, grad_norms};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,6 +63,14 @@ pub struct TrainOptions {
     pub stop_after: Option<u64>,
     /// Testing hook: pretend the loss of this (1-based) step is NaN, to exercise the guard.
     pub inject_nan_at: Option<u64>,
+    /// Testing hook: in this (1-based) step's forward pass, the embedding row of the step's
+    /// first input token is NaN, so a NaN *activation* reaches the quantizers (which refuse it
+    /// with `NonFinite`) or the loss; the guard must handle either.
+    pub inject_nan_activation_at: Option<u64>,
+    /// Resume even when the checkpoint's recipe differs in keys outside
+    /// [`RESUME_MAY_CHANGE`](crate::recipe::RESUME_MAY_CHANGE) (`--allow-recipe-change`); the
+    /// differing keys are still reported as a warning.
+    pub allow_recipe_change: bool,
 }
 
 impl TrainOptions {
@@ -75,6 +83,8 @@ impl TrainOptions {
             stop: Arc::new(AtomicBool::new(false)),
             stop_after: None,
             inject_nan_at: None,
+            inject_nan_activation_at: None,
+            allow_recipe_change: false,
         }
     }
 }
@@ -254,6 +264,68 @@ fn restore(
     Ok(Restored { model, opt, state })
 }
 
+/// Compares the checkpoint's resolved recipe with `recipe` (crate::recipe::resume_changes):
+/// keys outside the resume allow-list are an error unless `allow`; returns the warnings to
+/// report (allowed changes, and refused ones when `allow` overrides).
+fn check_resume_recipe(
+    dir: &Path,
+    recipe: &Recipe,
+    allow: bool,
+) -> Result<Vec<String>, TrainError> {
+    let path = dir.join("recipe.resolved.toml");
+    let old = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    let (refused, allowed) =
+        crate::recipe::resume_changes(&old, recipe).map_err(|message| TrainError::State {
+            path: path.clone(),
+            message,
+        })?;
+    let mut warnings = Vec::new();
+    if !allowed.is_empty() {
+        warnings.push(format!(
+            "{}: resuming with changed {}",
+            dir.display(),
+            allowed.join(", ")
+        ));
+    }
+    if !refused.is_empty() {
+        if !allow {
+            return Err(TrainError::RecipeChanged {
+                checkpoint: dir.display().to_string(),
+                keys: refused.join(", "),
+            });
+        }
+        warnings.push(format!(
+            "{}: resuming with a recipe that changes {} (--allow-recipe-change); the model is \
+             rebuilt from the new recipe",
+            dir.display(),
+            refused.join(", ")
+        ));
+    }
+    Ok(warnings)
+}
+
+/// Whether a model error is a non-finite value (a quantizer refusing NaN/Inf in its input).
+fn is_non_finite(e: &lowbit_nn::NnError) -> bool {
+    matches!(
+        e,
+        lowbit_nn::NnError::NonFinite
+            | lowbit_nn::NnError::Format(lowbit_formats::FormatError::NonFinite { .. })
+    )
+}
+
+/// Testing hook of [`TrainOptions::inject_nan_activation_at`]: a copy of `model` whose embedding
+/// row `token` is NaN (the copy shares every other tensor).
+fn poison_embedding_row(model: &Llama, token: u32) -> Llama {
+    let mut m = model.clone();
+    let t = token as usize;
+    m.embed_tokens.weight = m.embed_tokens.weight.map(|w| {
+        let [_, d] = w.dims();
+        let nan = Tensor::<2>::full([1, d], f32::NAN, &w.device());
+        w.slice_assign([t..t + 1, 0..d], nan)
+    });
+    m
+}
+
 /// Trains `recipe` on `data`. `recipe_toml` is the resolved recipe (written to the run
 /// directory and hashed into every checkpoint).
 pub fn train(
@@ -288,6 +360,7 @@ pub fn train(
         beta2: t.beta2,
         eps: t.eps,
         weight_decay: t.weight_decay,
+        weight_decay_rule: t.weight_decay_rule,
     };
     let micro_batches = t.grad_accum.max(1);
     let micro = t.batch_size / micro_batches;
@@ -309,7 +382,7 @@ pub fn train(
     // Start: fresh or from a verified checkpoint.
     let resume_dir = match &opts.resume {
         Resume::Never => {
-            if !store.list().is_empty() {
+            if store.has_checkpoints() {
                 return Err(TrainError::Checkpoint(CheckpointError::Corrupt {
                     path: run_dir.clone(),
                     reason: "the run directory already has checkpoints; pass `--resume auto` to \
@@ -330,13 +403,9 @@ pub fn train(
     };
     let (mut model, mut opt, mut state) = match &resume_dir {
         Some(dir) => {
+            // Before building anything from the new recipe: it must describe the same model.
+            warnings.extend(check_resume_recipe(dir, recipe, opts.allow_recipe_change)?);
             let r = restore(dir, &cfg, adam, &ad, &device)?;
-            if r.state.recipe_sha256 != recipe_sha256 {
-                warnings.push(format!(
-                    "{}: the recipe differs from the one this checkpoint was trained with",
-                    dir.display()
-                ));
-            }
             if r.state.sampler.micro_batch != micro || r.state.sampler.seq_len != t.seq_len {
                 return Err(TrainError::Unsupported {
                     key: "train.batch_size".into(),
@@ -412,60 +481,83 @@ pub fn train(
         let step_started = Instant::now();
         let step = state.step; // 0-based index of this step
         let lr = sched.lr(step);
+        // The forward pass may refuse a non-finite activation or weight (the quantizers'
+        // `NonFinite`): that is a refused step like a NaN loss, not the end of the run.
+        let poisoned = if opts.inject_nan_activation_at == Some(step + 1) {
+            let b = sampler.batch(&data.train, state.sampler.cursor, "train")?;
+            let token = b.inputs.first().copied().unwrap_or(0);
+            Some(poison_embedding_row(&model, token))
+        } else {
+            None
+        };
+        let fwd_model = poisoned.as_ref().unwrap_or(&model);
+        let mut forward_error = None;
         let (grads, loss_sum) = match &parallel {
             Some(p) => {
                 let batches = (0..micro_batches as u64)
                     .map(|k| sampler.batch(&data.train, state.sampler.cursor + k, "train"))
                     .collect::<Result<Vec<_>, _>>()?;
-                p.grads(&model, &batches, micro, tokens_tensor, scalar)?
+                match p.grads(fwd_model, &batches, micro, tokens_tensor, scalar) {
+                    Ok(r) => r,
+                    Err(TrainError::Model(e)) if is_non_finite(&e) => {
+                        forward_error = Some(e.to_string());
+                        (GradientsParams::new(), f64::NAN)
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             None => {
                 let mut accum = GradientsAccumulator::<Llama>::new();
                 let mut loss_sum = 0.0;
                 for k in 0..micro_batches as u64 {
                     let b = sampler.batch(&data.train, state.sampler.cursor + k, "train")?;
-                    let logits = model.forward(tokens_tensor(&b.inputs, micro, &ad))?;
+                    let logits = match fwd_model.forward(tokens_tensor(&b.inputs, micro, &ad)) {
+                        Ok(l) => l,
+                        Err(e) if is_non_finite(&e) => {
+                            forward_error = Some(e.to_string());
+                            loss_sum = f64::NAN;
+                            break;
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
                     let loss = cross_entropy(logits, tokens_tensor(&b.targets, micro, &ad));
                     loss_sum += scalar(loss.clone())?;
-                    let grads = GradientsParams::from_grads(loss.backward(), &model);
-                    accum.accumulate(&model, grads);
+                    let grads = GradientsParams::from_grads(loss.backward(), fwd_model);
+                    accum.accumulate(fwd_model, grads);
                 }
                 (accum.grads(), loss_sum)
             }
         };
+        drop(poisoned);
         let mut loss = loss_sum / micro_batches as f64;
         if opts.inject_nan_at == Some(step + 1) {
             loss = f64::NAN;
         }
-        let norms = grad_norms(&model, &grads);
+        let norms = match forward_error {
+            // No gradients exist: the norm is unknown, not zero.
+            Some(_) => GradNorms {
+                total: f64::NAN,
+                per_param: Vec::new(),
+            },
+            None => grad_norms(&model, &grads)?,
+        };
         let grad_norm = norms.total / micro_batches as f64;
         state.step += 1;
         state.sampler.cursor += micro_batches as u64;
         state.tokens_seen += tokens_per_step;
 
-        if !loss.is_finite() || !grad_norm.is_finite() {
-            // Refuse the step: the optimizer never sees these gradients.
-            let what = if !loss.is_finite() {
-                format!("loss ({loss})")
-            } else {
-                format!("grad_norm ({grad_norm})")
-            };
-            let layers = norms.non_finite().join(", ");
-            let mut rec = Record {
-                step: state.step,
-                tokens: state.tokens_seen,
-                loss,
-                lr,
-                grad_norm,
-                tok_s: 0.0,
-                val_loss: None,
-                val_ppl: None,
-                extra: Default::default(),
-            };
-            rec.extra.insert("non_finite".into(), 1.0);
-            rec.extra
-                .insert("non_finite_layers".into(), norms.non_finite().len() as f64);
-            sink.write(&rec).map_err(io_err(run_dir))?;
+        // The one guard: a non-finite forward value, loss or gradient norm refuses the step.
+        let refused = if let Some(e) = &forward_error {
+            Some(format!("activation or weight in the forward pass ({e})"))
+        } else if !loss.is_finite() {
+            Some(format!("loss ({loss})"))
+        } else if !grad_norm.is_finite() {
+            Some(format!("grad_norm ({grad_norm})"))
+        } else {
+            None
+        };
+        let layers = norms.non_finite().join(", ");
+        if let Some(what) = &refused {
             reporter.warn(&format!(
                 "step {}: non-finite {what}; step refused{}",
                 state.step,
@@ -476,6 +568,21 @@ pub fn train(
                 }
             ));
             if t.on_non_finite == NonFinitePolicy::Stop {
+                let mut rec = Record {
+                    step: state.step,
+                    tokens: state.tokens_seen,
+                    loss,
+                    lr,
+                    grad_norm,
+                    tok_s: 0.0,
+                    val_loss: None,
+                    val_ppl: None,
+                    extra: Default::default(),
+                };
+                rec.extra.insert("non_finite".into(), 1.0);
+                rec.extra
+                    .insert("non_finite_layers".into(), norms.non_finite().len() as f64);
+                sink.write(&rec).map_err(io_err(run_dir))?;
                 // Save the last good state under the steps completed before this one.
                 state.step -= 1;
                 state.sampler.cursor -= micro_batches as u64;
@@ -483,7 +590,7 @@ pub fn train(
                 let dir = ckpt.save(&model, &opt, &state)?;
                 return Err(TrainError::NonFinite {
                     step: state.step + 1,
-                    what,
+                    what: what.clone(),
                     layers: if layers.is_empty() {
                         String::new()
                     } else {
@@ -492,21 +599,23 @@ pub fn train(
                     checkpoint: dir.display().to_string(),
                 });
             }
-            continue;
+            // skip: the optimizer never sees these gradients; the step's hooks (eval, log,
+            // checkpoint — the final ones too) still run below.
+        } else {
+            let scale = clip_factor(grad_norm, t.grad_clip) / micro_batches as f64;
+            model = opt.step(model, grads, lr, scale);
+            state.optimizer_steps = opt.steps();
+            state.last_loss = Some(loss);
+            let dt = step_started.elapsed().as_secs_f64();
+            train_time += dt;
+            train_tokens += tokens_per_step;
+            window_tokens += tokens_per_step;
         }
-
-        let scale = clip_factor(grad_norm, t.grad_clip) / micro_batches as f64;
-        model = opt.step(model, grads, lr, scale);
-        state.optimizer_steps = opt.steps();
-        state.last_loss = Some(loss);
-        let dt = step_started.elapsed().as_secs_f64();
-        train_time += dt;
-        train_tokens += tokens_per_step;
-        window_tokens += tokens_per_step;
 
         let is_last = state.step == t.steps;
         let do_eval = is_last || state.step % recipe.eval.every_steps.max(1) == 0;
-        let do_log = do_eval || state.step % recipe.log.every_steps.max(1) == 0;
+        let do_log =
+            refused.is_some() || do_eval || state.step % recipe.log.every_steps.max(1) == 0;
         let mut val_loss = None;
         let mut extra = std::collections::BTreeMap::new();
         if do_eval {
@@ -518,23 +627,35 @@ pub fn train(
         }
         if do_log {
             let secs = window_start.elapsed().as_secs_f64().max(1e-9);
+            if refused.is_some() {
+                extra.insert("non_finite".into(), 1.0);
+                extra.insert("non_finite_layers".into(), norms.non_finite().len() as f64);
+            }
             let rec = Record {
                 step: state.step,
                 tokens: state.tokens_seen,
                 loss,
                 lr,
                 grad_norm,
-                tok_s: window_tokens as f64 / secs,
+                tok_s: if refused.is_some() {
+                    0.0
+                } else {
+                    window_tokens as f64 / secs
+                },
                 val_loss,
                 val_ppl: val_loss.map(f64::exp),
                 extra: std::mem::take(&mut extra),
             };
             sink.write(&rec).map_err(io_err(run_dir))?;
-            reporter.log(&rec);
-            window_start = Instant::now();
-            window_tokens = 0;
+            if refused.is_none() {
+                reporter.log(&rec);
+                window_start = Instant::now();
+                window_tokens = 0;
+            }
         }
-        reporter.step(state.step, loss);
+        if refused.is_none() {
+            reporter.step(state.step, loss);
+        }
         if is_last || state.step % recipe.checkpoint.every_steps.max(1) == 0 {
             last_ckpt = Some(ckpt.save(&model, &opt, &state)?);
         }
