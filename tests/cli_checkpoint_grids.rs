@@ -82,13 +82,15 @@ fn run_train(cwd: &Path, args: &[String]) -> Output {
     lowbit(cwd, &a)
 }
 
-/// The repository's grid file with every level of the learned partner halved: same name,
-/// other levels.
+/// The repository's grid file with the learned partner reshaped, x → x·|x|/max|x| (still
+/// ascending, same largest magnitude, so the block scales stay and the rounding changes; a
+/// uniform rescale would be absorbed by the scales): same name, other levels.
 fn changed_grid_file(dir: &Path) {
     let mut f = GridFile::load(&repo().join("grids").join(format!("{FAMILY}.toml"))).unwrap();
     assert_eq!(f.name, FAMILY);
+    let m = f.grids[1].iter().fold(0.0f32, |a, x| a.max(x.abs()));
     for x in &mut f.grids[1] {
-        *x *= 0.5;
+        *x *= x.abs() / m;
     }
     std::fs::create_dir_all(dir.join("grids")).unwrap();
     f.save(&dir.join("grids").join(format!("{FAMILY}.toml")))
@@ -156,7 +158,9 @@ fn warns_about_both(err: &str) {
         "{err}"
     );
     assert!(
-        err.contains(&format!("(read from grids/{FAMILY}.toml when the run started)")),
+        err.contains(&format!(
+            "(read from grids/{FAMILY}.toml when the run started)"
+        )),
         "{err}"
     );
 }
@@ -227,9 +231,14 @@ fn a_copied_checkpoint_evaluates_elsewhere_with_its_own_grids() {
     // A config.json from before grids were carried names paths: read from the working
     // directory, as it always was (the changed file really changes the model).
     let cfg_path = copy.join("config.json");
-    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    let mut cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
     let policy = cfg["lowbit_compression"].as_object_mut().unwrap();
-    assert_eq!(policy["grids"].as_array().map(Vec::len), Some(1), "{policy:?}");
+    assert_eq!(
+        policy["grids"].as_array().map(Vec::len),
+        Some(1),
+        "{policy:?}"
+    );
     policy.remove("grids");
     policy.insert(
         "grid_files".into(),
@@ -247,7 +256,11 @@ fn resume_uses_the_checkpoints_grids() {
     copy_dir(&repo().join("recipes"), &work.join("recipes"));
     std::fs::create_dir_all(work.join("grids")).unwrap();
     let name = format!("{FAMILY}.toml");
-    std::fs::copy(repo().join("grids").join(&name), work.join("grids").join(&name)).unwrap();
+    std::fs::copy(
+        repo().join("grids").join(&name),
+        work.join("grids").join(&name),
+    )
+    .unwrap();
     let runs = tmp.path().join("runs");
     let summary = |o: &Output| -> Value { serde_json::from_str(ok(o).trim()).unwrap() };
     let full = summary(&run_train(&work, &train_args(&runs, "full", 4)));
@@ -256,7 +269,10 @@ fn resume_uses_the_checkpoints_grids() {
     // bit for bit, and says the file on disk was not used.
     changed_grid_file(&work);
     let mut args = train_args(&runs, "resumed", 4);
-    args.extend(["--resume".into(), p(&runs.join("full/step-00000002")).into()]);
+    args.extend([
+        "--resume".into(),
+        p(&runs.join("full/step-00000002")).into(),
+    ]);
     let o = run_train(&work, &args);
     let resumed = summary(&o);
     warns_about_both(&stderr(&o));

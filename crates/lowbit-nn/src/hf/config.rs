@@ -430,7 +430,10 @@ mod tests {
                 .with_grids(vec![grid]),
         );
         let v = config_to_json(&cfg, &SpecialTokens::default(), StoreDtype::F32);
-        assert_eq!(v["lowbit_compression"]["grids"][0]["source"], "grids/mine.toml");
+        assert_eq!(
+            v["lowbit_compression"]["grids"][0]["source"],
+            "grids/mine.toml"
+        );
         assert_eq!(config_from_json(&v).unwrap().0.compression, cfg.compression);
         // Written before grids were carried: paths only, no `grids` key.
         let mut old = base();

@@ -8,8 +8,8 @@
 //! file is there, since they may expect it to be used: [`grid_conflicts`].
 
 use crate::llama::CompressionPolicy;
-use lowbit_formats::gridfile::{BUILTIN_GRID_FILES, GridConflict, conflicts};
 use lowbit_formats::GridText;
+use lowbit_formats::gridfile::{BUILTIN_GRID_FILES, GridConflict, conflicts};
 use std::path::{Path, PathBuf};
 
 /// Prefix of [`GridText::source`] for a built-in family.
