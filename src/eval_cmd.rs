@@ -5,11 +5,14 @@
 //! non-overlapping windows of `seq_len` inputs whose targets are the next tokens, so every token
 //! but the first is predicted exactly once; `nll` is the mean over those predictions (nats) and
 //! `ppl = exp(nll)`; `tokens` is how many predictions were averaged.
+//!
+//! The model is built from the grid files the checkpoint carries (`config.json`), never from
+//! `grids/` of the working directory; a same-named file there with other levels is reported.
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::Args;
-use lowbit_nn::hf::{LoadedModel, load_dir};
+use lowbit_nn::hf::{LoadedModel, grid_conflicts, load_dir};
 use std::path::{Path, PathBuf};
 use tokenizers::Tokenizer;
 
@@ -49,6 +52,7 @@ pub struct Checkpoint {
 pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
     let loaded = load_dir(path, device)
         .with_context(|| format!("cannot load checkpoint {}", path.display()))?;
+    report_grid_conflicts(&loaded);
     let Some(tk_path) = loaded.tokenizer.clone() else {
         bail!(
             "{} has no tokenizer.json; eval and generate need the tokenizer the model was trained with",
@@ -65,6 +69,15 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
         );
     }
     Ok(Checkpoint { loaded, tokenizer })
+}
+
+/// Warns (stderr) about each grid file in the working directory that has the name of a grid
+/// the checkpoint carries but other levels: the model uses the checkpoint's copy, and the user
+/// may have expected the file.
+pub fn report_grid_conflicts(loaded: &LoadedModel) {
+    for c in grid_conflicts(&loaded.config.compression, Path::new(".")) {
+        eprintln!("warning: {}: {c}", loaded.dir.display());
+    }
 }
 
 /// Token ids of `text` (no special tokens added).

@@ -147,6 +147,7 @@ fn load_source(checkpoint: &Path, a: &SourceArgs, device: &Device) -> Result<Sou
     ensure!(a.batches > 0, "--batches must be at least 1");
     let loaded = load_dir(checkpoint, device)
         .with_context(|| format!("loading checkpoint {}", checkpoint.display()))?;
+    crate::eval_cmd::report_grid_conflicts(&loaded);
     let candidates = [
         loaded.dir.join("recipe.resolved.toml"),
         loaded.dir.join("../recipe.resolved.toml"),

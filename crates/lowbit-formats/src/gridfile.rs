@@ -160,10 +160,62 @@ impl GridFile {
     }
 }
 
-/// Where user grid files are looked up: every `*.toml` in these directories.
+/// A grid file carried by content: the checkpoint's copy of every grid file its formats
+/// resolve through (`config.json` → `lowbit_compression.grids`), so that the model is rebuilt from
+/// the levels it was trained with, not from whatever file of that name is on disk later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridText {
+    /// Where the text was read from when the run started (`grids/po2-nf4-default.toml`, or
+    /// `<builtin sfp4>`); kept to name it in reports, never read again.
+    pub source: String,
+    /// The grid file's TOML text, verbatim.
+    pub toml: String,
+}
+
+impl GridText {
+    /// Reads the file at `path` (not yet validated; [`GridText::parse`] does that).
+    pub fn read(path: &Path) -> Result<Self, FormatError> {
+        let toml = std::fs::read_to_string(path).map_err(|e| FormatError::GridFile {
+            path: path.display().to_string(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        Ok(Self {
+            source: path.display().to_string(),
+            toml,
+        })
+    }
+
+    /// Parses and validates the text; errors name [`GridText::source`].
+    pub fn parse(&self) -> Result<GridFile, FormatError> {
+        GridFile::from_toml(&self.toml, &self.source)
+    }
+}
+
+impl GridFile {
+    /// Whether `other` defines the same format: name, element bits, block size, scale rule,
+    /// selection and every level (bit for bit). Description and provenance are ignored.
+    pub fn same_format(&self, other: &GridFile) -> bool {
+        let bits = |g: &[Vec<f32>]| -> Vec<Vec<u32>> {
+            g.iter()
+                .map(|l| l.iter().map(|x| x.to_bits()).collect())
+                .collect()
+        };
+        self.name == other.name
+            && self.element_bits == other.element_bits
+            && self.block_size == other.block_size
+            && self.scale == other.scale
+            && self.selection.unwrap_or(Selection::Sse) == other.selection.unwrap_or(Selection::Sse)
+            && self.e2m1_grids == other.e2m1_grids
+            && bits(&self.grids) == bits(&other.grids)
+    }
+}
+
+/// Where grid families are looked up: grid files added by content or from disk, in order (the
+/// first file of a name wins), then the built-ins.
 #[derive(Debug, Clone, Default)]
 pub struct GridRegistry {
-    files: Vec<(PathBuf, GridFile)>,
+    files: Vec<(GridText, GridFile)>,
 }
 
 impl GridRegistry {
@@ -183,16 +235,20 @@ impl GridRegistry {
             .collect();
         paths.sort();
         for p in paths {
-            let f = GridFile::load(&p)?;
-            self.files.push((p, f));
+            self = self.with_file(&p)?;
         }
         Ok(self)
     }
 
     /// Adds one grid file.
-    pub fn with_file(mut self, path: &Path) -> Result<Self, FormatError> {
-        let f = GridFile::load(path)?;
-        self.files.push((path.to_path_buf(), f));
+    pub fn with_file(self, path: &Path) -> Result<Self, FormatError> {
+        self.with_text(GridText::read(path)?)
+    }
+
+    /// Adds one grid file by content (validated here).
+    pub fn with_text(mut self, text: GridText) -> Result<Self, FormatError> {
+        let f = text.parse()?;
+        self.files.push((text, f));
         Ok(self)
     }
 
@@ -204,6 +260,37 @@ impl GridRegistry {
             .find(|(_, f)| f.name == name)
             .map(|(_, f)| f.clone())
             .or_else(|| GridFile::builtin(name))
+    }
+
+    /// The grid files that the format names in `formats` resolve through, by content: for every
+    /// family a name refers to (each `+` component, before its `:` parameters), the file [`get`]
+    /// would return — a loaded file, or the built-in's text. A built-in is included too, so that
+    /// a checkpoint does not change meaning if a later binary changes it. A loaded file named
+    /// like a fixed format (`nvfp4`) is included although parsing never reads it; harmless.
+    ///
+    /// [`get`]: GridRegistry::get
+    pub fn used_by(&self, formats: &[&str]) -> Vec<GridText> {
+        let mut out: Vec<GridText> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        for f in formats {
+            for part in f.split('+') {
+                let base = part.split(':').next().unwrap_or(part).trim();
+                if seen.iter().any(|s| s == base) {
+                    continue;
+                }
+                seen.push(base.to_string());
+                if let Some((t, _)) = self.files.iter().find(|(_, g)| g.name == base) {
+                    out.push(t.clone());
+                } else if let Some((n, text)) = BUILTIN_GRID_FILES.iter().find(|(n, _)| *n == base)
+                {
+                    out.push(GridText {
+                        source: format!("<builtin {n}>"),
+                        toml: text.to_string(),
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Names of all grid families available (built-in and loaded).
@@ -219,4 +306,50 @@ impl GridRegistry {
         }
         v
     }
+}
+
+/// A grid file that has the name of one a checkpoint carries but defines another format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GridConflict {
+    /// The family name.
+    pub name: String,
+    /// Where the carried copy was read from when the run started.
+    pub stored_source: String,
+    /// The other file (on disk now, or the built-in of this binary).
+    pub other_source: String,
+}
+
+impl std::fmt::Display for GridConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "grid `{}`: {} defines other levels than the checkpoint's copy (read from {} when the \
+             run started); the checkpoint's copy is used and {} is ignored (to use it, train or \
+             quantize a new model with it)",
+            self.name, self.other_source, self.stored_source, self.other_source
+        )
+    }
+}
+
+/// The files among `others` that share a name with a grid in `stored` but define another
+/// format (compared with [`GridFile::same_format`]). Texts that do not parse are skipped: they
+/// cannot be confused with a valid carried grid, and whoever reads them reports the error.
+pub fn conflicts(stored: &[GridText], others: &[GridText]) -> Vec<GridConflict> {
+    let mut out = Vec::new();
+    for s in stored {
+        let Ok(sf) = s.parse() else { continue };
+        for o in others {
+            if let Ok(of) = o.parse()
+                && of.name == sf.name
+                && !of.same_format(&sf)
+            {
+                out.push(GridConflict {
+                    name: sf.name.clone(),
+                    stored_source: s.source.clone(),
+                    other_source: o.source.clone(),
+                });
+            }
+        }
+    }
+    out
 }

@@ -42,7 +42,7 @@ pub use format::{Format, ScaleDtype, ScaleLayout};
 pub use gmse::{Gmse, gmse, gmse_on};
 pub use grid::Grid;
 pub use grid_format::{GridFormat, Selection};
-pub use gridfile::{GridFile, GridRegistry};
+pub use gridfile::{GridConflict, GridFile, GridRegistry, GridText};
 pub use int::IntFormat;
 pub use quest::{OPTIMAL_GAUSSIAN_SCALES, QuestBlock, QuestFormat};
 pub use scale::ScaleRule;

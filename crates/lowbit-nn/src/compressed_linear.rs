@@ -16,7 +16,7 @@ use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor, TensorData};
-use lowbit_formats::{Format, GridRegistry};
+use lowbit_formats::{Format, GridRegistry, GridText};
 use std::path::Path;
 
 /// Configuration of a [`CompressedLinear`].
@@ -42,8 +42,12 @@ pub struct CompressedLinearConfig {
     /// Gradient estimator through both quantizers.
     #[config(default = "Estimator::Ste")]
     pub estimator: Estimator,
-    /// Grid files (paths) whose grids become format names besides the built-ins, e.g. a learned
-    /// `grids/mpo2.toml`.
+    /// Grid files by content whose grids become format names besides the built-ins (a
+    /// checkpoint's own copies); looked up before `grid_files`.
+    #[config(default = "Vec::new()")]
+    pub grids: Vec<GridText>,
+    /// Grid files (paths, relative to the working directory) whose grids become format names:
+    /// what checkpoints written before grids were carried by content record.
     #[config(default = "Vec::new()")]
     pub grid_files: Vec<String>,
     /// HF module name (`model.layers.0.self_attn.q_proj`), used by health and capture reports.
@@ -113,6 +117,9 @@ impl CompressedLinearConfig {
     /// Initialises the layer, checking the formats against `d_input`.
     pub fn init(&self, device: &Device) -> Result<CompressedLinear, NnError> {
         let mut reg = GridRegistry::builtin();
+        for g in &self.grids {
+            reg = reg.with_text(g.clone())?;
+        }
         for f in &self.grid_files {
             reg = reg.with_file(Path::new(f))?;
         }

@@ -188,7 +188,13 @@ pub fn config_from_json(v: &Value) -> Result<(LlamaConfig, SpecialTokens), NnErr
         .with_max_seq_len(usize_field(o, "max_position_embeddings")?.unwrap_or(2048))
         .with_init_std(f64_field(o, "initializer_range")?.unwrap_or(0.02));
     if let Some(p) = o.get("lowbit_compression").filter(|v| !v.is_null()) {
-        let policy: CompressionPolicy = serde_json::from_value(p.clone()).map_err(|e| {
+        let mut p = p.clone();
+        // Checkpoints written before grids were carried by content have only `grid_files`
+        // (paths); they load as before, reading those paths.
+        if let Some(po) = p.as_object_mut() {
+            po.entry("grids").or_insert_with(|| json!([]));
+        }
+        let policy: CompressionPolicy = serde_json::from_value(p).map_err(|e| {
             unsupported(
                 "lowbit_compression",
                 format!("not a compression policy: {e}"),
@@ -410,5 +416,34 @@ mod tests {
             StoreDtype::F32,
         );
         assert!(fp.get("lowbit_compression").is_none());
+    }
+
+    #[test]
+    fn grids_travel_by_content_and_old_path_only_policies_still_load() {
+        let grid = lowbit_formats::GridText {
+            source: "grids/mine.toml".into(),
+            toml: "name = \"mine\"\n".into(),
+        };
+        let cfg = LlamaConfig::new(131, 48, 2, 4, 2, 100).with_compression(
+            CompressionPolicy::new()
+                .with_weight(Some("mine".into()))
+                .with_grids(vec![grid]),
+        );
+        let v = config_to_json(&cfg, &SpecialTokens::default(), StoreDtype::F32);
+        assert_eq!(
+            v["lowbit_compression"]["grids"][0]["source"],
+            "grids/mine.toml"
+        );
+        assert_eq!(config_from_json(&v).unwrap().0.compression, cfg.compression);
+        // Written before grids were carried: paths only, no `grids` key.
+        let mut old = base();
+        old["lowbit_compression"] = json!({
+            "weight": "mine", "input": null, "hadamard": false, "estimator": "Ste",
+            "grid_files": ["grids/mine.toml"],
+            "include": ["model.layers.*.self_attn.*_proj"], "exclude": []
+        });
+        let p = config_from_json(&old).unwrap().0.compression;
+        assert_eq!(p.grid_files, vec!["grids/mine.toml".to_string()]);
+        assert!(p.grids.is_empty());
     }
 }

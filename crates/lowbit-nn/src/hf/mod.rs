@@ -7,9 +7,11 @@
 //! * [`weights`] — safetensors reading (F32/F16/BF16/F64, sharded) and atomic writing.
 //! * [`config`] — `config.json` (transformers 4.x and 5.x) ↔ [`LlamaConfig`](crate::llama::LlamaConfig).
 //! * [`dir`] — [`load_dir`] / [`save_dir`] for HF directories and lowbit checkpoints.
+//! * [`grids`] — the grid files a checkpoint carries against same-named files on disk.
 
 pub mod config;
 pub mod dir;
+pub mod grids;
 pub mod names;
 pub mod state;
 pub mod weights;
@@ -22,6 +24,7 @@ pub use dir::{
     LATEST_FILE, LoadOptions, LoadedModel, SaveOptions, TOKENIZER_FILE, load_dir, load_dir_with,
     resolve_dir, save_dir, save_dir_with,
 };
+pub use grids::grid_conflicts;
 pub use names::{PathStack, hf_name};
 pub use state::{HostTensor, load_state_dict, state_dict};
 pub use weights::{

@@ -4,6 +4,7 @@
 use crate::quant::estimator::Estimator;
 use crate::{CompressedLinearConfig, NnError};
 use burn::config::Config;
+use lowbit_formats::GridText;
 
 /// Formats applied to the linears whose names match `include` and not `exclude`.
 #[derive(Config, Debug, PartialEq)]
@@ -20,7 +21,13 @@ pub struct CompressionPolicy {
     /// Gradient estimator of compressed linears.
     #[config(default = "Estimator::Ste")]
     pub estimator: Estimator,
-    /// Grid files whose grids become format names (e.g. a learned `grids/mpo2.toml`).
+    /// Grid files by content whose grids become format names (e.g. a learned `mpo2`): every
+    /// grid file the formats resolve through, carried in the checkpoint's `config.json` so the
+    /// model never depends on files beside it. Looked up before `grid_files`.
+    #[config(default = "Vec::new()")]
+    pub grids: Vec<GridText>,
+    /// Grid files by path (relative to the working directory): what checkpoints written before
+    /// `grids` record; read when the model is built, as they were then.
     #[config(default = "Vec::new()")]
     pub grid_files: Vec<String>,
     /// Globs of module names to compress; default: every projection inside the blocks.
@@ -65,6 +72,7 @@ impl CompressionPolicy {
                 .with_input(self.input.clone())
                 .with_hadamard(self.hadamard)
                 .with_estimator(self.estimator)
+                .with_grids(self.grids.clone())
                 .with_grid_files(self.grid_files.clone())
         } else {
             base

@@ -10,6 +10,7 @@
 use super::error::TrainError;
 use crate::recipe::{EstimatorName, HadamardMode, Recipe, resolve_model as resolve};
 use burn::tensor::Device;
+use lowbit_formats::{GridRegistry, GridText};
 use lowbit_nn::hf::{HostTensor, load_state_dict, state_dict};
 use lowbit_nn::llama::{CompressionPolicy, Llama, LlamaConfig};
 use lowbit_nn::quant::estimator::Estimator;
@@ -49,12 +50,7 @@ pub fn llama_config(recipe: &Recipe, vocab_size: usize) -> Result<LlamaConfig, T
         .with_input(c.input.clone())
         .with_hadamard(hadamard)
         .with_estimator(estimator)
-        .with_grid_files(
-            grid_files(recipe)
-                .into_iter()
-                .map(|p| p.display().to_string())
-                .collect(),
-        )
+        .with_grids(run_grids(recipe)?)
         .with_include(c.include.clone())
         .with_exclude(c.exclude.clone());
     Ok(LlamaConfig::new(
@@ -93,6 +89,25 @@ pub fn grid_files(recipe: &Recipe) -> Vec<PathBuf> {
         v.push(PathBuf::from(f));
     }
     v
+}
+
+/// The grid files the recipe's formats resolve through, by content (read once, here): the
+/// model is built from these texts and every checkpoint's `config.json` carries them, so the
+/// run never reads a grid file again (an eval elsewhere, a resume after `grids/` changed).
+/// Resolved as the validator and the format parser do: [`grid_files`] in order, the first file
+/// of a name winning, then the built-ins.
+pub fn run_grids(recipe: &Recipe) -> Result<Vec<GridText>, TrainError> {
+    let mut reg = GridRegistry::builtin();
+    for p in grid_files(recipe) {
+        reg = reg.with_file(&p).map_err(lowbit_nn::NnError::from)?;
+    }
+    let c = &recipe.compression;
+    let names: Vec<&str> = [&c.weight, &c.input]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    Ok(reg.used_by(&names))
 }
 
 /// FNV-1a of a name: the ChaCha8 stream of that parameter.

@@ -4,6 +4,7 @@ mod build;
 mod data;
 mod ddp;
 mod error;
+mod grids;
 mod progress;
 mod run;
 mod state;

@@ -254,7 +254,8 @@ fn restore(
     ad: &Device,
     device: &Device,
 ) -> Result<Restored, TrainError> {
-    let state = TrainState::read(&dir.join("state.json"))?;
+    let mut state = TrainState::read(&dir.join("state.json"))?;
+    state.grids = super::grids::state_grids(cfg);
     let model = cfg.init(ad)?;
     let tensors = read_safetensors(&dir.join("model.safetensors"))?;
     let model = lowbit_nn::hf::load_state_dict(model, &tensors)?;
@@ -347,6 +348,7 @@ pub fn train(
     let recipe_sha256 = sha256_hex(recipe_toml.as_bytes());
     let store = CheckpointStore::new(run_dir, recipe.checkpoint.keep_last);
     let cfg = llama_config(recipe, data.tokenizer.vocab_size())?;
+    let cfg = super::grids::resumed_config(cfg, &opts.resume, run_dir, &store, &mut warnings);
     let ckpt = Checkpointer {
         store: store.clone(),
         cfg: &cfg,
@@ -435,13 +437,7 @@ pub fn train(
                     init_seed: t.seed,
                     data_seed: t.seed,
                 },
-                grids: super::build::grid_files(recipe)
-                    .into_iter()
-                    .filter_map(|p| {
-                        let text = std::fs::read_to_string(&p).ok()?;
-                        Some((p.display().to_string(), text))
-                    })
-                    .collect(),
+                grids: super::grids::state_grids(&cfg),
                 recipe_sha256: recipe_sha256.clone(),
                 lowbit_version: env!("CARGO_PKG_VERSION").into(),
                 burn_version: BURN_VERSION.into(),

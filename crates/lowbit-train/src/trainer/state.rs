@@ -45,8 +45,9 @@ pub struct TrainState {
     pub sampler: SamplerState,
     /// Random streams.
     pub rng: RngState,
-    /// Grid files the compressed layers use (name → TOML text), so a learned grid travels with
-    /// the checkpoint.
+    /// Grid files the compressed layers use (family name → TOML text): a record of the copies
+    /// the model is built from, which `config.json` (`lowbit_compression.grids`) carries.
+    /// Checkpoints written before grids were carried keyed every `grids/*.toml` by path here.
     pub grids: std::collections::BTreeMap<String, String>,
     /// SHA-256 of `recipe.resolved.toml`.
     pub recipe_sha256: String,
