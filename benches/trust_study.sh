@@ -42,7 +42,8 @@ for est in trust ste; do
       --progress lines --json "${SETS[@]}" --set "train.steps=$STEPS" --set "train.seed=$seed" \
       --set "compression.estimator=$est" --set "eval.every_steps=$STEPS" \
       --set "checkpoint.every_steps=$STEPS" > "$OUT/$name.json" 2> "$OUT/$name.log"
-    val=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['val_loss'])" "$OUT/$name.json")
+    # stdout holds the progress lines, then the JSON summary as its last line.
+    val=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])['val_loss'])" "$OUT/$name.json")
     printf '%s\t%s\t%s\t%s\n' "$est" "$seed" "$val" "$(( $(date +%s) - start ))" | tee -a "$RES"
   done
 done
