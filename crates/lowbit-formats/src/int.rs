@@ -151,7 +151,7 @@ impl IntFormat {
         ((q as i32) & ((1 << self.bits) - 1)) as u8
     }
 
-    fn q_of(&self, code: u8) -> f32 {
+    pub(crate) fn q_of(&self, code: u8) -> f32 {
         if self.symmetric {
             let shift = 32 - self.bits;
             (((code as i32) << shift) >> shift) as f32

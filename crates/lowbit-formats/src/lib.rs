@@ -20,6 +20,7 @@
 //! ```
 
 mod cells;
+mod coded;
 pub mod elem;
 mod error;
 mod format;
@@ -37,6 +38,7 @@ pub mod spec;
 mod tensor;
 
 pub use cells::Cells;
+pub use coded::{CodedParts, DecodeRule};
 pub use error::FormatError;
 pub use format::{Format, ScaleDtype, ScaleLayout};
 pub use gmse::{Gmse, gmse, gmse_on};

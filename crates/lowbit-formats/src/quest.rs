@@ -123,7 +123,7 @@ impl QuestFormat {
         }
     }
 
-    fn step_of(&self, scale: f32) -> f32 {
+    pub(crate) fn step_of(&self, scale: f32) -> f32 {
         (2.0 * scale) / (self.n() as f32 - 1.0)
     }
 

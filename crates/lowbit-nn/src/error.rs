@@ -31,6 +31,12 @@ pub enum NnError {
     /// Invalid estimator / rotation configuration.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// An estimator that cannot be used with the layer's format (LSQ on a non-integer grid).
+    #[error("estimator: {0}")]
+    Estimator(String),
+    /// A coded weight that cannot be built or is inconsistent.
+    #[error("coded weight: {0}")]
+    Coded(String),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -63,6 +69,19 @@ pub enum NnError {
         /// What was found and what is supported.
         message: String,
     },
+    /// A tensor's values could not be read back from the device, or do not fit their stored
+    /// element type.
+    #[error("cannot read tensor {what}: {reason}")]
+    TensorData {
+        /// The tensor (HF name, or what it holds).
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// A state dict does not match the model: missing, mis-shaped, mis-typed or unknown tensors
+    /// (all of them named).
+    #[error("state dict does not match the model: {0}")]
+    StateDict(String),
     /// Token ids or sequence lengths the model cannot take.
     #[error("invalid input: {0}")]
     Input(String),

@@ -16,6 +16,7 @@ pub mod hf;
 pub mod llama;
 pub mod lsq_init;
 pub mod quant;
+pub mod weight;
 
 pub use compressed_linear::{CompressedLinear, CompressedLinearConfig};
 pub use error::NnError;

@@ -24,50 +24,57 @@ impl CompressedLinear {
     /// The parameter keeps its id and `require_grad`; the input step is untouched.
     ///
     /// # Errors
-    /// [`NnError::Config`] when the weight format is not an integer grid (LSQ needs one), or
+    /// [`NnError::Estimator`] when the weight format is not an integer grid (LSQ needs one), or
     /// when a row gives a step that is not finite and positive (an all-zero or non-finite row:
     /// LSQ's step would divide by zero); the message names the layer and the row.
     pub fn with_lsq_init(mut self) -> Result<Self, NnError> {
-        let Some(step) = self.weight_step.take() else {
+        let name = self.name.clone();
+        let hadamard = self.hadamard_block;
+        let Some(latent) = self.weight.latent_mut() else {
+            return Ok(self); // a coded weight has no LSQ step
+        };
+        let Some(step) = latent.weight_step.take() else {
             return Ok(self);
         };
-        let (bits, symmetric) = match &self.weight_format {
+        let (bits, symmetric) = match &latent.format {
             Some(Format::Int(i)) => (i.bits(), i.symmetric()),
             other => {
-                return Err(NnError::Config(format!(
+                return Err(NnError::Estimator(format!(
                     "{}: an LSQ weight step needs an integer weight format (int2…int8), the layer \
                      has {}; use another estimator or an int format",
-                    self.name,
+                    name,
                     other.as_ref().map_or("none".to_string(), |f| f.name())
                 )));
             }
         };
         let qp = lsq_range(bits, symmetric).1 as f64;
-        let mut v = self.weight.val().detach();
-        if self.hadamard_block > 0 {
-            v = block_hadamard(v, self.hadamard_block)?;
+        let mut v = latent.weight.val().detach();
+        if hadamard > 0 {
+            v = block_hadamard(v, hadamard)?;
         }
         let [rows, cols] = v.dims();
         let host = v
             .into_data()
             .convert::<f32>()
             .try_into_vec::<f32>()
-            .map_err(|e| NnError::Config(format!("{}: weight data: {e:?}", self.name)))?;
+            .map_err(|e| NnError::TensorData {
+                what: format!("{name}.weight"),
+                reason: format!("{e:?}"),
+            })?;
         let mut s = Vec::with_capacity(rows);
         for (r, row) in host.chunks(cols.max(1)).enumerate() {
             // Mean in f64 so the step does not depend on a reduction order.
             let mean = row.iter().map(|x| x.abs() as f64).sum::<f64>() / cols as f64;
             let sr = (2.0 * mean / qp.sqrt()) as f32;
             if !(sr.is_finite() && sr > 0.0) {
-                return Err(NnError::Config(format!(
-                    "{}.weight row {r}: mean |w| = {mean} gives LSQ step {sr}; the row must be \
-                     finite and not all zero",
-                    self.name
+                return Err(NnError::Estimator(format!(
+                    "{name}.weight row {r}: mean |w| = {mean} gives LSQ step {sr}; the row must be \
+                     finite and not all zero"
                 )));
             }
             s.push(sr);
         }
-        self.weight_step = Some(step.map(|t| {
+        latent.weight_step = Some(step.map(|t| {
             let fresh = Tensor::<2>::from_data(TensorData::new(s, [rows, 1]), &t.device());
             if t.is_require_grad() {
                 fresh.require_grad()
@@ -137,9 +144,18 @@ mod tests {
             .map(|i| ((i * 29 % 61) as f32 - 30.0) * (1 + i / 64) as f32 * 0.01)
             .collect();
         let wt = Tensor::<1>::from_floats(w.as_slice(), &device).reshape([4, 64]);
-        l.weight = l.weight.map(|_| wt.require_grad());
+        let lw = l.weight.latent_mut().unwrap();
+        lw.weight = lw.weight.clone().map(|_| wt.require_grad());
         let l = l.with_lsq_init().unwrap();
-        let got = host(l.weight_step.as_ref().unwrap().val());
+        let got = host(
+            l.weight
+                .latent()
+                .unwrap()
+                .weight_step
+                .as_ref()
+                .unwrap()
+                .val(),
+        );
         let b = l.hadamard_block;
         assert_eq!(b, 64);
         let h = |i: usize, j: usize| {
@@ -164,7 +180,16 @@ mod tests {
                 got[r]
             );
         }
-        assert!(l.weight_step.as_ref().unwrap().val().is_require_grad());
+        assert!(
+            l.weight
+                .latent()
+                .unwrap()
+                .weight_step
+                .as_ref()
+                .unwrap()
+                .val()
+                .is_require_grad()
+        );
         assert_eq!(
             host(l.input_step.as_ref().unwrap().val().reshape([1, 1])),
             host(input_before.reshape([1, 1])),
@@ -181,7 +206,8 @@ mod tests {
             .with_name("model.layers.0.mlp.up_proj".into())
             .init(&device)
             .unwrap();
-        l.weight = l.weight.map(|t| t.zeros_like());
+        let lw = l.weight.latent_mut().unwrap();
+        lw.weight = lw.weight.clone().map(|t| t.zeros_like());
         let e = l.with_lsq_init().unwrap_err().to_string();
         assert!(e.contains("model.layers.0.mlp.up_proj.weight row 0"), "{e}");
     }

@@ -33,12 +33,19 @@ fn run(device: &Device, weight: &[f32], x: &[f32]) -> [Vec<f32>; 3] {
         .with_estimator(Estimator::Trust { factor: 1.0 });
     let mut layer = cfg.init(&ad).expect("layer");
     let w = Tensor::<2>::from_data(TensorData::new(weight.to_vec(), [D_OUT, D_IN]), &ad);
-    layer.weight = layer.weight.map(|_| w.require_grad());
+    let lw = layer.weight.latent_mut().expect("latent weight");
+    lw.weight = lw.weight.clone().map(|_| w.require_grad());
     let xt = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [ROWS, D_IN]), &ad).require_grad();
     let y = layer.forward(xt.clone()).expect("forward");
     let grads = y.clone().powf_scalar(2.0).sum().backward();
     let gx = xt.grad(&grads).expect("input grad");
-    let gw = layer.weight.grad(&grads).expect("weight grad");
+    let gw = layer
+        .weight
+        .latent()
+        .expect("latent weight")
+        .weight
+        .grad(&grads)
+        .expect("weight grad");
     [host(y.inner()), host(gx), host(gw)]
 }
 

@@ -329,10 +329,7 @@ impl AdamW {
                 .convert::<f32>()
                 .try_into_vec::<f32>()
                 .map_err(|e| OptimError::State(format!("{name}: {e:?}")))?;
-            Ok(HostTensor {
-                shape: vec![values.len()],
-                values,
-            })
+            Ok(HostTensor::f32(vec![values.len()], values))
         };
         let mut out = BTreeMap::new();
         for (name, s) in &self.state {
@@ -366,18 +363,15 @@ impl AdamW {
             let v = tensors
                 .get(&sq)
                 .ok_or_else(|| OptimError::State(format!("`{key}` without `{sq}`")))?;
-            if v.values.len() != m.values.len() {
+            if v.len() != m.len() {
                 return Err(OptimError::State(format!(
                     "`{key}` has {} values but `{sq}` has {}",
-                    m.values.len(),
-                    v.values.len()
+                    m.len(),
+                    v.len()
                 )));
             }
             let t = |h: &HostTensor| {
-                Tensor::<1>::from_data(
-                    burn::tensor::TensorData::new(h.values.clone(), [h.values.len()]),
-                    device,
-                )
+                Tensor::<1>::from_data(burn::tensor::TensorData::new(h.to_f32(), [h.len()]), device)
             };
             state.insert(name.to_string(), Moments { m: t(m), v: t(v) });
         }
@@ -561,10 +555,10 @@ mod tests {
                     e.1[i] = ac.beta2 * e.1[i] + (1.0 - ac.beta2) * gi * gi;
                     let mhat = e.0[i] / (1.0 - ac.beta1.powi(t));
                     let vhat_sqrt = e.1[i].sqrt() / (1.0 - ac.beta2.powi(t)).sqrt();
-                    let p = p0.values[i] as f64 * (1.0 - lr * wd);
+                    let p = p0.to_f32()[i] as f64 * (1.0 - lr * wd);
                     exp.push(p - lr * mhat / (vhat_sqrt + ac.eps));
                 }
-                for (i, (&a, &b)) in after[name].values.iter().zip(&exp).enumerate() {
+                for (i, (&a, &b)) in after[name].to_f32().iter().zip(&exp).enumerate() {
                     assert!(
                         (a as f64 - b).abs() <= 1e-6 + 1e-5 * b.abs(),
                         "{rule:?} {name}[{i}] step {t}: {a} vs {b}"

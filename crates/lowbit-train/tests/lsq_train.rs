@@ -70,8 +70,8 @@ fn lsq_steps_start_at_the_formula_and_stay_positive() {
         if let Some(layer) = name.strip_suffix(".weight_step") {
             let w = &sd[&format!("{layer}.weight")];
             assert_eq!(t.shape, vec![w.shape[0], 1], "{name}");
-            let want = lsq_steps(&w.values, w.shape[1], qp);
-            for (r, (&got, want)) in t.values.iter().zip(&want).enumerate() {
+            let want = lsq_steps(&w.to_f32(), w.shape[1], qp);
+            for (r, (&got, want)) in t.to_f32().iter().zip(&want).enumerate() {
                 assert!(
                     (got as f64 - want).abs() <= 1e-5 * want,
                     "{name}[{r}]: {got} vs LSQ init {want}"
@@ -79,11 +79,8 @@ fn lsq_steps_start_at_the_formula_and_stay_positive() {
             }
             n_weight += 1;
         } else if name.ends_with(".input_step") {
-            assert_eq!(
-                t.values, fresh[name].values,
-                "{name} keeps the config's init"
-            );
-            assert!(t.values.iter().all(|&s| s > 0.0));
+            assert_eq!(t.data, fresh[name].data, "{name} keeps the config's init");
+            assert!(t.to_f32().iter().all(|&s| s > 0.0));
             n_input += 1;
         }
     }
@@ -106,8 +103,8 @@ fn lsq_steps_start_at_the_formula_and_stay_positive() {
     let trained = read_safetensors(&dir.join("step-00000008/model.safetensors")).unwrap();
     let mut moved = false;
     for (name, t) in trained.iter().filter(|(n, _)| n.ends_with("_step")) {
-        assert!(t.values.iter().all(|&s| s > 0.0), "{name}: {:?}", t.values);
-        moved |= t.values != sd[name].values;
+        assert!(t.to_f32().iter().all(|&s| s > 0.0), "{name}: {:?}", t.data);
+        moved |= t.data != sd[name].data;
     }
     assert!(moved, "the steps are learned");
 }

@@ -133,7 +133,7 @@ fn weight_decay_rule_reaches_the_optimizer() {
             read_safetensors(&dir.join("step-00000001/model.safetensors")).unwrap(),
         );
     }
-    let same = |a: &str, b: &str, t: &str| end[a][t].values == end[b][t].values;
+    let same = |a: &str, b: &str, t: &str| end[a][t].data == end[b][t].data;
     for t in [
         "model.layers.0.self_attn.q_proj.weight",
         "model.layers.1.mlp.down_proj.weight",

@@ -26,7 +26,7 @@ pub use dir::{
 };
 pub use grids::grid_conflicts;
 pub use names::{PathStack, hf_name};
-pub use state::{HostTensor, load_state_dict, state_dict};
+pub use state::{HostData, HostTensor, load_state_dict, state_dict};
 pub use weights::{
     INDEX_FILE, MODEL_FILE, StoreDtype, read_checkpoint, read_safetensors, write_safetensors,
 };

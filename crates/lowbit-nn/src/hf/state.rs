@@ -1,14 +1,56 @@
-//! The model's parameters as HF-named host tensors (f32, row-major), and loading them back.
+//! The model's parameters as HF-named host tensors, and loading them back.
 //!
 //! This is the one place that walks the model by name; checkpoints, HF export/import and the
-//! optimizer state all key tensors by these names, never by Burn's random `ParamId`s.
+//! optimizer state all key tensors by these names, never by Burn's random `ParamId`s. Tensors
+//! keep their element type ([`HostData`]): float parameters are f32, the integer codes of a
+//! coded weight ([`crate::weight::CodedWeight`]) are U8 or I32, and scales read from a compressed
+//! checkpoint may be F8_E4M3 bytes; each is written to safetensors in its own dtype.
 
 use super::names::PathStack;
 use crate::NnError;
 use crate::llama::Llama;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use std::collections::BTreeMap;
+
+/// Row-major values of a host tensor, in their element type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostData {
+    /// f32 values (also what F16 / BF16 / F64 files are read as: exact but for F64).
+    F32(Vec<f32>),
+    /// Unsigned bytes (codes of ≤ 8 bits, grid selectors, masks).
+    U8(Vec<u8>),
+    /// 32-bit integers (wider codes, token ids).
+    I32(Vec<i32>),
+    /// OCP FP8 E4M3 bit patterns (NVFP4 / compressed-tensors block scales).
+    F8E4m3(Vec<u8>),
+}
+
+impl HostData {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            HostData::F32(v) => v.len(),
+            HostData::U8(v) | HostData::F8E4m3(v) => v.len(),
+            HostData::I32(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The safetensors name of the element type.
+    pub fn dtype_name(&self) -> &'static str {
+        match self {
+            HostData::F32(_) => "F32",
+            HostData::U8(_) => "U8",
+            HostData::I32(_) => "I32",
+            HostData::F8E4m3(_) => "F8_E4M3",
+        }
+    }
+}
 
 /// A host copy of one tensor.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,7 +58,66 @@ pub struct HostTensor {
     /// Dimensions, outermost first.
     pub shape: Vec<usize>,
     /// Row-major values.
-    pub values: Vec<f32>,
+    pub data: HostData,
+}
+
+impl HostTensor {
+    /// An f32 tensor.
+    pub fn f32(shape: Vec<usize>, values: Vec<f32>) -> Self {
+        Self {
+            shape,
+            data: HostData::F32(values),
+        }
+    }
+
+    /// The f32 values, if this is a float tensor.
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match &self.data {
+            HostData::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The values as f32, converting exactly from every element type (E4M3 by its value,
+    /// integers below 2^24 exactly).
+    pub fn to_f32(&self) -> Vec<f32> {
+        match &self.data {
+            HostData::F32(v) => v.clone(),
+            HostData::U8(v) => v.iter().map(|&b| b as f32).collect(),
+            HostData::I32(v) => v.iter().map(|&i| i as f32).collect(),
+            HostData::F8E4m3(v) => v
+                .iter()
+                .map(|&b| lowbit_formats::elem::e4m3::e4m3_to_f32(b))
+                .collect(),
+        }
+    }
+
+    /// The values as integers, for an integer tensor (`None` for float data).
+    pub fn to_i64(&self) -> Option<Vec<i64>> {
+        match &self.data {
+            HostData::U8(v) => Some(v.iter().map(|&b| b as i64).collect()),
+            HostData::I32(v) => Some(v.iter().map(|&i| i as i64).collect()),
+            _ => None,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+/// The stored element type of an integer parameter, by name: codes, selectors and masks of a
+/// coded weight are bytes (they are checked to fit at construction), anything else I32.
+fn int_is_u8(name: &str) -> bool {
+    ["_codes", "_table", "_mask"]
+        .iter()
+        .any(|s| name.ends_with(s))
 }
 
 struct Collect {
@@ -38,15 +139,45 @@ impl ModuleVisitor for Collect {
         match t.into_data().convert::<f32>().try_into_vec::<f32>() {
             Ok(values) => {
                 self.out
-                    .insert(self.path.hf_name(), HostTensor { shape, values });
+                    .insert(self.path.hf_name(), HostTensor::f32(shape, values));
             }
             Err(e) => {
-                self.err.get_or_insert(NnError::Config(format!(
-                    "cannot read tensor {}: {e:?}",
-                    self.path.hf_name()
-                )));
+                self.err.get_or_insert(NnError::TensorData {
+                    what: self.path.hf_name(),
+                    reason: format!("{e:?}"),
+                });
             }
         }
+    }
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<D, Int>>) {
+        let t = param.val();
+        let shape = t.dims().to_vec();
+        let name = self.path.hf_name();
+        let values = match t.into_data().convert::<i32>().try_into_vec::<i32>() {
+            Ok(v) => v,
+            Err(e) => {
+                self.err.get_or_insert(NnError::TensorData {
+                    what: name,
+                    reason: format!("{e:?}"),
+                });
+                return;
+            }
+        };
+        let data = if int_is_u8(&name) {
+            match values.iter().map(|&v| u8::try_from(v)).collect() {
+                Ok(b) => HostData::U8(b),
+                Err(_) => {
+                    self.err.get_or_insert(NnError::TensorData {
+                        what: name,
+                        reason: "a code, selector or mask value is outside 0..=255".into(),
+                    });
+                    return;
+                }
+            }
+        } else {
+            HostData::I32(values)
+        };
+        self.out.insert(name, HostTensor { shape, data });
     }
 }
 
@@ -83,21 +214,14 @@ impl ModuleMapper for Load<'_> {
     }
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let name = self.path.hf_name();
-        let Some(src) = self.tensors.get(&name) else {
-            self.missing.push(name);
+        let Some(src) = self.source(&name, param.val().dims().to_vec()) else {
             return param;
         };
-        let want = param.val().dims().to_vec();
-        if src.shape != want || src.values.len() != want.iter().product::<usize>() {
-            self.mismatched
-                .push(format!("{name} (file {:?}, model {want:?})", src.shape));
-            return param;
-        }
-        self.used.push(name);
+        // Float parameters take any stored element type (E4M3 scales, integer levels) by value.
+        let values = src.to_f32();
         param.map(|t| {
             let device = t.device();
-            let data = TensorData::new(src.values.clone(), src.shape.clone());
-            let fresh = Tensor::<D>::from_data(data, &device);
+            let fresh = Tensor::<D>::from_data(TensorData::new(values, src.shape.clone()), &device);
             if t.is_require_grad() {
                 fresh.require_grad()
             } else {
@@ -105,13 +229,49 @@ impl ModuleMapper for Load<'_> {
             }
         })
     }
+    fn map_int<const D: usize>(&mut self, param: Param<Tensor<D, Int>>) -> Param<Tensor<D, Int>> {
+        let name = self.path.hf_name();
+        let Some(src) = self.source(&name, param.val().dims().to_vec()) else {
+            return param;
+        };
+        let Some(values) = src.to_i64() else {
+            self.used.pop();
+            self.mismatched.push(format!(
+                "{name} (stored as {}, the model holds integers)",
+                src.data.dtype_name()
+            ));
+            return param;
+        };
+        param.map(|t| {
+            let device = t.device();
+            Tensor::<D, Int>::from_data(TensorData::new(values, src.shape.clone()), &device)
+        })
+    }
+}
+
+impl<'a> Load<'a> {
+    /// The stored tensor for `name` if it exists with shape `want` (recording the outcome).
+    fn source(&mut self, name: &str, want: Vec<usize>) -> Option<&'a HostTensor> {
+        let tensors = self.tensors;
+        let Some(src) = tensors.get(name) else {
+            self.missing.push(name.to_string());
+            return None;
+        };
+        if src.shape != want || src.len() != want.iter().product::<usize>() {
+            self.mismatched
+                .push(format!("{name} (file {:?}, model {want:?})", src.shape));
+            return None;
+        }
+        self.used.push(name.to_string());
+        Some(src)
+    }
 }
 
 /// Replaces every parameter of `model` with the tensor of the same HF name.
 ///
 /// # Errors
-/// [`NnError::Config`] naming every missing tensor, every tensor of the wrong shape and every
-/// tensor in `tensors` that the model does not have.
+/// [`NnError::StateDict`] naming every missing tensor, every tensor of the wrong shape or type
+/// and every tensor in `tensors` that the model does not have.
 pub fn load_state_dict(
     model: Llama,
     tensors: &BTreeMap<String, HostTensor>,
@@ -139,7 +299,7 @@ pub fn load_state_dict(
         let u: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
         msg.push(format!("unknown tensors: {}", u.join(", ")));
     }
-    Err(NnError::Config(msg.join("; ")))
+    Err(NnError::StateDict(msg.join("; ")))
 }
 
 #[cfg(test)]

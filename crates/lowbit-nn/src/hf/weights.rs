@@ -1,12 +1,13 @@
-//! safetensors files of HF-named tensors: reading F32/F16/BF16/F64 (one file or a sharded
-//! checkpoint with `model.safetensors.index.json`, as `transformers`' `save_pretrained` writes
-//! them) and writing F32 or BF16 atomically.
+//! safetensors files of HF-named tensors: reading F32/F16/BF16/F64 as f32 and U8/I8/I16/I32/
+//! F8_E4M3 in their own element type (one file or a sharded checkpoint with
+//! `model.safetensors.index.json`, as `transformers`' `save_pretrained` writes them), and writing
+//! every tensor in its element type (floats as F32, or BF16 for export) atomically.
 //!
 //! Files are memory-mapped and converted tensor by tensor, so reading costs the mapping plus the
 //! f32 copies. Writing goes to a hidden temporary file in the target directory that is renamed
 //! over the target only once complete; on any error it is removed and the target is untouched.
 
-use super::state::HostTensor;
+use super::state::{HostData, HostTensor};
 use crate::NnError;
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
@@ -58,42 +59,62 @@ fn io(path: &Path, source: std::io::Error) -> NnError {
     }
 }
 
-/// Converts one stored tensor to f32 (exact for every supported dtype but F64).
+/// Converts one stored tensor to a host tensor: floats to f32 (exact for every supported dtype
+/// but F64), integers and E4M3 bytes kept as they are (I8 / I16 widened to I32).
 fn to_host(path: &Path, name: &str, t: &TensorView<'_>) -> Result<HostTensor, NnError> {
     let d = t.data();
-    let values: Vec<f32> = match t.dtype() {
-        Dtype::F32 => d
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        Dtype::F16 => d
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => d
-            .chunks_exact(2)
-            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::F64 => d
-            .chunks_exact(8)
-            .map(|b| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(b);
-                f64::from_le_bytes(a) as f32
-            })
-            .collect(),
+    let f32s = |v: Vec<f32>| HostData::F32(v);
+    let data = match t.dtype() {
+        Dtype::F32 => f32s(
+            d.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        Dtype::F16 => f32s(
+            d.chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+        ),
+        Dtype::BF16 => f32s(
+            d.chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+        ),
+        Dtype::F64 => f32s(
+            d.chunks_exact(8)
+                .map(|b| {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(b);
+                    f64::from_le_bytes(a) as f32
+                })
+                .collect(),
+        ),
+        Dtype::U8 => HostData::U8(d.to_vec()),
+        Dtype::F8_E4M3 => HostData::F8E4m3(d.to_vec()),
+        Dtype::I8 => HostData::I32(d.iter().map(|&b| b as i8 as i32).collect()),
+        Dtype::I16 => HostData::I32(
+            d.chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]) as i32)
+                .collect(),
+        ),
+        Dtype::I32 => HostData::I32(
+            d.chunks_exact(4)
+                .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
         other => {
             return Err(bad(
                 path,
                 format!(
-                    "tensor `{name}` has dtype {other:?}; only F32, F16, BF16 and F64 weights are supported"
+                    "tensor `{name}` has dtype {other:?}; supported: F32, F16, BF16, F64, U8, I8, \
+                     I16, I32, F8_E4M3"
                 ),
             ));
         }
     };
     Ok(HostTensor {
         shape: t.shape().to_vec(),
-        values,
+        data,
     })
 }
 
@@ -172,15 +193,21 @@ pub fn read_checkpoint(dir: &Path) -> Result<BTreeMap<String, HostTensor>, NnErr
     Ok(out)
 }
 
-/// Byte encoding of one tensor in `dtype`.
-fn encode(t: &HostTensor, dtype: StoreDtype) -> Vec<u8> {
-    match dtype {
-        StoreDtype::F32 => t.values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        StoreDtype::Bf16 => t
-            .values
-            .iter()
-            .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
-            .collect(),
+/// Byte encoding of one tensor: float data in `dtype`, every other type in its own.
+fn encode(t: &HostTensor, dtype: StoreDtype) -> (Dtype, Vec<u8>) {
+    match (&t.data, dtype) {
+        (HostData::F32(v), StoreDtype::F32) => {
+            (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        }
+        (HostData::F32(v), StoreDtype::Bf16) => (
+            Dtype::BF16,
+            v.iter()
+                .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+                .collect(),
+        ),
+        (HostData::U8(v), _) => (Dtype::U8, v.clone()),
+        (HostData::F8E4m3(v), _) => (Dtype::F8_E4M3, v.clone()),
+        (HostData::I32(v), _) => (Dtype::I32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
     }
 }
 
@@ -204,17 +231,14 @@ pub fn write_safetensors(
     tensors: &BTreeMap<String, HostTensor>,
     dtype: StoreDtype,
 ) -> Result<(), NnError> {
-    let st_dtype = match dtype {
-        StoreDtype::F32 => Dtype::F32,
-        StoreDtype::Bf16 => Dtype::BF16,
-    };
-    let bytes: Vec<(String, Vec<u8>, &HostTensor)> = tensors
+    type Encoded<'t> = (String, (Dtype, Vec<u8>), &'t HostTensor);
+    let bytes: Vec<Encoded<'_>> = tensors
         .iter()
         .map(|(n, t)| (n.clone(), encode(t, dtype), t))
         .collect();
     let mut views = Vec::with_capacity(bytes.len());
-    for (name, data, t) in &bytes {
-        let view = TensorView::new(st_dtype, t.shape.clone(), data)
+    for (name, (st_dtype, data), t) in &bytes {
+        let view = TensorView::new(*st_dtype, t.shape.clone(), data)
             .map_err(|e| bad(path, format!("tensor `{name}` shape {:?}: {e}", t.shape)))?;
         views.push((name.clone(), view));
     }
@@ -255,10 +279,7 @@ mod tests {
 
     fn t(shape: &[usize], f: impl Fn(usize) -> f32) -> HostTensor {
         let n = shape.iter().product();
-        HostTensor {
-            shape: shape.to_vec(),
-            values: (0..n).map(f).collect(),
-        }
+        HostTensor::f32(shape.to_vec(), (0..n).map(f).collect())
     }
 
     #[test]
@@ -277,16 +298,64 @@ mod tests {
         let back = read_safetensors(&p).unwrap();
         for (k, v) in &m {
             let want: Vec<f32> = v
-                .values
+                .to_f32()
                 .iter()
                 .map(|&x| half::bf16::from_f32(x).to_f32())
                 .collect();
-            assert_eq!(back[k].values, want);
+            assert_eq!(back[k].to_f32(), want);
             assert_eq!(back[k].shape, v.shape);
         }
         // No temporary file is left behind.
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn integer_and_e4m3_tensors_keep_their_dtype() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.safetensors");
+        let mut m = BTreeMap::new();
+        let u8s = |v: Vec<u8>| HostData::U8(v);
+        m.insert(
+            "l.weight_codes".to_string(),
+            HostTensor {
+                shape: vec![2, 3],
+                data: u8s(vec![0, 1, 15, 7, 8, 255]),
+            },
+        );
+        m.insert(
+            "ids".to_string(),
+            HostTensor {
+                shape: vec![3],
+                data: HostData::I32(vec![-5, 0, 1 << 30]),
+            },
+        );
+        // 0x7E = 448 (E4M3's max), 0x38 = 1.0, 0x01 = 2^-9 (the smallest subnormal).
+        m.insert(
+            "l.weight_scale".to_string(),
+            HostTensor {
+                shape: vec![3],
+                data: HostData::F8E4m3(vec![0x7E, 0x38, 0x01]),
+            },
+        );
+        m.insert("f".to_string(), t(&[2], |i| i as f32 + 0.25));
+        // BF16 applies to float tensors only; the others keep their type.
+        write_safetensors(&p, &m, StoreDtype::Bf16).unwrap();
+        let back = read_safetensors(&p).unwrap();
+        for k in ["l.weight_codes", "ids", "l.weight_scale"] {
+            assert_eq!(back[k], m[k], "{k}");
+        }
+        assert_eq!(
+            back["l.weight_scale"].to_f32(),
+            vec![448.0, 1.0, 2f32.powi(-9)]
+        );
+        // The file says so: safetensors' own header dtypes.
+        let bytes = std::fs::read(&p).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.tensor("l.weight_codes").unwrap().dtype(), Dtype::U8);
+        assert_eq!(st.tensor("ids").unwrap().dtype(), Dtype::I32);
+        assert_eq!(st.tensor("l.weight_scale").unwrap().dtype(), Dtype::F8_E4M3);
+        assert_eq!(st.tensor("f").unwrap().dtype(), Dtype::BF16);
     }
 
     #[test]

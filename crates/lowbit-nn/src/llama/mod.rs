@@ -3,10 +3,10 @@
 //! the blocks is a [`CompressedLinear`](crate::CompressedLinear) chosen by a name policy, while
 //! embeddings and the LM head stay in full precision (QuEST `src/models/llama.py`).
 
-mod attention;
+pub(crate) mod attention;
 mod config;
 mod generate;
-mod mlp;
+pub(crate) mod mlp;
 mod model;
 mod policy;
 mod rope;

@@ -280,7 +280,7 @@ mod tests {
             .with_weight(Some("nvfp4".into()))
             .with_input(Some("nvfp4".into()));
         let mut m = tiny(policy).init(&device).unwrap();
-        assert!(m.layers[0].mlp.down_proj.weight_format.is_some());
+        assert!(m.layers[0].mlp.down_proj.weight_format().is_some());
         assert!(m.lm_head.is_some());
         // Memorise one short sequence with plain SGD: the loss must fall.
         let seq: Vec<i64> = (0..17).map(|i| (i * 5 % 97) as i64).collect();

@@ -155,18 +155,14 @@ pub fn init_model(cfg: &LlamaConfig, seed: u64, device: &Device) -> Result<Llama
     let current = state_dict(&model)?;
     let mut init = BTreeMap::new();
     for (name, t) in current {
-        if is_lsq_step(&name) {
-            init.insert(name, t); // replaced below (weight) or kept (input)
+        // LSQ steps are replaced below (weight) or kept (input); integer tensors (a coded
+        // weight's codes) are not drawn.
+        if is_lsq_step(&name) || t.as_f32().is_none() {
+            init.insert(name, t);
             continue;
         }
-        let values = init_values(&name, t.values.len(), cfg, seed)?;
-        init.insert(
-            name,
-            HostTensor {
-                shape: t.shape,
-                values,
-            },
-        );
+        let values = init_values(&name, t.len(), cfg, seed)?;
+        init.insert(name, HostTensor::f32(t.shape, values));
     }
     Ok(load_state_dict(model, &init)?.with_lsq_init()?)
 }
