@@ -18,8 +18,7 @@ use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor, TensorData};
-use lowbit_formats::{Format, GridRegistry, GridText};
-use std::path::Path;
+use lowbit_formats::{Format, GridRegistry};
 
 /// Configuration of a [`CompressedLinear`].
 #[derive(Config, Debug)]
@@ -31,10 +30,13 @@ pub struct CompressedLinearConfig {
     /// Add a bias (kept in full precision).
     #[config(default = false)]
     pub bias: bool,
-    /// Weight format name (`lowbit formats list`); `None` keeps the weight in full precision.
+    /// Weight format name among the built-ins (`lowbit formats list`) for [`Self::init`];
+    /// `None` keeps the weight in full precision. Models resolve their formats once, through
+    /// one registry, and call [`Self::init_with`] instead.
     #[config(default = "None")]
     pub weight: Option<String>,
-    /// Input-activation format name; `None` keeps activations in full precision.
+    /// Input-activation format name (built-ins, as `weight`); `None` keeps activations in full
+    /// precision.
     #[config(default = "None")]
     pub input: Option<String>,
     /// Rotate W and x by a block Walsh–Hadamard transform (block 128 or the largest power of two
@@ -48,14 +50,6 @@ pub struct CompressedLinearConfig {
     /// format; initialised by encoding the random latent weight, then normally loaded).
     #[config(default = "WeightKind::Latent")]
     pub representation: WeightKind,
-    /// Grid files by content whose grids become format names besides the built-ins (a
-    /// checkpoint's own copies); looked up before `grid_files`.
-    #[config(default = "Vec::new()")]
-    pub grids: Vec<GridText>,
-    /// Grid files (paths, relative to the working directory) whose grids become format names:
-    /// what checkpoints written before grids were carried by content record.
-    #[config(default = "Vec::new()")]
-    pub grid_files: Vec<String>,
     /// HF module name (`model.layers.0.self_attn.q_proj`), used by health and capture reports.
     #[config(default = "String::new()")]
     pub name: String,
@@ -86,20 +80,43 @@ pub struct CompressedLinear {
     pub name: String,
 }
 
-fn parse(
-    name: &Option<String>,
-    d_input: usize,
-    reg: &GridRegistry,
-) -> Result<Option<Format>, NnError> {
-    let Some(n) = name else { return Ok(None) };
-    let f = Format::parse_with(n, reg)?;
-    if d_input % f.block_size() != 0 {
+/// The resolved formats of one linear (from one registry, parsed once per run).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinearFormats {
+    /// Weight format (`None`: full precision).
+    pub weight: Option<Format>,
+    /// Input-activation format (`None`: full precision).
+    pub input: Option<Format>,
+}
+
+impl LinearFormats {
+    /// Parses built-in format names (what [`CompressedLinearConfig::init`] does).
+    ///
+    /// # Errors
+    /// [`NnError::Format`] for an unknown or malformed name.
+    pub fn builtin(weight: Option<&str>, input: Option<&str>) -> Result<Self, NnError> {
+        let reg = GridRegistry::builtin();
+        let p = |n: Option<&str>| -> Result<Option<Format>, NnError> {
+            n.map(|n| Format::parse_with(n, &reg).map_err(NnError::from))
+                .transpose()
+        };
+        Ok(Self {
+            weight: p(weight)?,
+            input: p(input)?,
+        })
+    }
+}
+
+fn check_block(f: &Option<Format>, d_input: usize) -> Result<(), NnError> {
+    if let Some(f) = f
+        && d_input % f.block_size() != 0
+    {
         return Err(NnError::BlockMismatch {
             cols: d_input,
             block: f.block_size(),
         });
     }
-    Ok(Some(f))
+    Ok(())
 }
 
 /// `(bits, symmetric)` of an INT format, the only kind LSQ learns a step for.
@@ -115,17 +132,33 @@ fn lsq_int(f: &Format) -> Result<(u32, bool), NnError> {
 }
 
 impl CompressedLinearConfig {
-    /// Initialises the layer, checking the formats against `d_input`.
+    /// Initialises the layer with the built-in formats `weight` / `input` name.
+    ///
+    /// # Errors
+    /// As [`Self::init_with`], and [`NnError::Format`] for a name that is not a built-in.
     pub fn init(&self, device: &Device) -> Result<CompressedLinear, NnError> {
-        let mut reg = GridRegistry::builtin();
-        for g in &self.grids {
-            reg = reg.with_text(g.clone())?;
-        }
-        for f in &self.grid_files {
-            reg = reg.with_file(Path::new(f))?;
-        }
-        let weight_format = parse(&self.weight, self.d_input, &reg)?;
-        let input_format = parse(&self.input, self.d_input, &reg)?;
+        let formats = LinearFormats::builtin(self.weight.as_deref(), self.input.as_deref())?;
+        self.init_with(formats, device)
+    }
+
+    /// Initialises the layer with resolved `formats` (the `weight` / `input` names are not
+    /// read), checking them against `d_input`.
+    ///
+    /// # Errors
+    /// [`NnError::BlockMismatch`] when `d_input` is not a multiple of a format's block; the
+    /// Hadamard block rule; [`NnError::Estimator`] for LSQ on a non-integer format;
+    /// [`NnError::Coded`] for a coded representation without codes.
+    pub fn init_with(
+        &self,
+        formats: LinearFormats,
+        device: &Device,
+    ) -> Result<CompressedLinear, NnError> {
+        check_block(&formats.weight, self.d_input)?;
+        check_block(&formats.input, self.d_input)?;
+        let LinearFormats {
+            weight: weight_format,
+            input: input_format,
+        } = formats;
         let hadamard_block = if self.hadamard {
             block_for(self.d_input, 128)?
         } else {

@@ -34,6 +34,14 @@ pub enum NnError {
     /// An estimator that cannot be used with the layer's format (LSQ on a non-integer grid).
     #[error("estimator: {0}")]
     Estimator(String),
+    /// A compression-policy key (`weight`, `input`, `include`, `exclude`) that does not resolve.
+    #[error("compression policy `{key}`: {message}")]
+    Policy {
+        /// The policy key (the recipe's `compression.<key>`).
+        key: &'static str,
+        /// What is wrong, and the fix.
+        message: String,
+    },
     /// A coded weight that cannot be built or is inconsistent.
     #[error("coded weight: {0}")]
     Coded(String),

@@ -18,5 +18,5 @@ pub mod lsq_init;
 pub mod quant;
 pub mod weight;
 
-pub use compressed_linear::{CompressedLinear, CompressedLinearConfig};
+pub use compressed_linear::{CompressedLinear, CompressedLinearConfig, LinearFormats};
 pub use error::NnError;

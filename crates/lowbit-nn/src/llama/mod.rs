@@ -15,4 +15,4 @@ pub use attention::LayerKv;
 pub use config::{LlamaConfig, PRESETS};
 pub use generate::{GenerateConfig, KvCache, generate, generate_recompute, nucleus, sample_next};
 pub use model::{Llama, cross_entropy};
-pub use policy::CompressionPolicy;
+pub use policy::{CompressionPolicy, ResolvedPolicy, compile_globs};

@@ -5,8 +5,8 @@ use super::config::LlamaConfig;
 use super::generate::KvCache;
 use super::mlp::Mlp;
 use super::rope::Rope;
+use crate::NnError;
 use crate::fused::cross_entropy_rows;
-use crate::{CompressedLinearConfig, NnError};
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, RmsNorm, RmsNormConfig};
 use burn::tensor::{Device, Int, Tensor};
@@ -58,7 +58,8 @@ impl LlamaConfig {
         let hd = self.head_dim();
         let std = self.init_std;
         let out_std = std / (2.0 * self.n_layers as f64).sqrt();
-        let p = &self.compression;
+        // One registry, formats parsed once: no layer below parses a format name.
+        let p = self.compression.resolve(&self.compression.registry()?)?;
         let norm = || {
             RmsNormConfig::new(self.d_model)
                 .with_epsilon(self.rms_norm_eps)
@@ -69,8 +70,8 @@ impl LlamaConfig {
             let a = format!("model.layers.{i}.self_attn");
             let m = format!("model.layers.{i}.mlp");
             let lin = |name: String, din: usize, dout: usize, s: f64| -> Result<_, NnError> {
-                let c: CompressedLinearConfig = p.linear(&name, din, dout, s)?;
-                c.init(device)
+                let (c, formats) = p.linear(&name, din, dout, s);
+                c.init_with(formats, device)
             };
             layers.push(Block {
                 input_layernorm: norm(),

@@ -2,9 +2,10 @@
 //! module names" rather than editing the model).
 
 use crate::quant::estimator::Estimator;
-use crate::{CompressedLinearConfig, NnError};
+use crate::{CompressedLinearConfig, LinearFormats, NnError};
 use burn::config::Config;
-use lowbit_formats::GridText;
+use lowbit_formats::{Format, GridRegistry, GridText};
+use std::path::Path;
 
 /// Formats applied to the linears whose names match `include` and not `exclude`.
 #[derive(Config, Debug, PartialEq)]
@@ -40,42 +41,151 @@ pub struct CompressionPolicy {
     pub exclude: Vec<String>,
 }
 
-impl CompressionPolicy {
-    /// Whether `name` is compressed.
-    pub fn selects(&self, name: &str) -> Result<bool, NnError> {
-        let m = |globs: &[String]| -> Result<bool, NnError> {
-            for g in globs {
-                let p = glob::Pattern::new(g)
-                    .map_err(|e| NnError::Config(format!("bad glob `{g}`: {e}")))?;
-                if p.matches(name) {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        };
-        Ok(m(&self.include)? && !m(&self.exclude)?)
+/// Compiles module-name globs; the error names the policy key (`include` / `exclude`).
+///
+/// # Errors
+/// [`NnError::Policy`] for a malformed glob.
+pub fn compile_globs(key: &'static str, globs: &[String]) -> Result<Vec<glob::Pattern>, NnError> {
+    globs
+        .iter()
+        .map(|g| {
+            glob::Pattern::new(g).map_err(|e| NnError::Policy {
+                key,
+                message: format!("bad glob `{g}`: {e} (use * and ? wildcards)"),
+            })
+        })
+        .collect()
+}
+
+/// A [`CompressionPolicy`] with its formats parsed (once, through one registry) and its globs
+/// compiled: what building a model needs, so that no layer parses a format name.
+#[derive(Debug, Clone)]
+pub struct ResolvedPolicy {
+    /// The weight and input formats of every selected linear.
+    pub formats: LinearFormats,
+    /// Half Hadamard rotation of selected linears.
+    pub hadamard: bool,
+    /// Gradient estimator of selected linears.
+    pub estimator: Estimator,
+    include: Vec<glob::Pattern>,
+    exclude: Vec<glob::Pattern>,
+}
+
+impl ResolvedPolicy {
+    /// Whether linear `name` is compressed (matches `include` and not `exclude`).
+    pub fn selects(&self, name: &str) -> bool {
+        self.include.iter().any(|p| p.matches(name))
+            && !self.exclude.iter().any(|p| p.matches(name))
     }
 
-    /// The layer config of linear `name`.
+    /// The layer config and resolved formats of linear `name`.
     pub fn linear(
         &self,
         name: &str,
         d_input: usize,
         d_output: usize,
         std: f64,
-    ) -> Result<CompressedLinearConfig, NnError> {
+    ) -> (CompressedLinearConfig, LinearFormats) {
         let base = CompressedLinearConfig::new(d_input, d_output)
             .with_init_std(std)
             .with_name(name.to_string());
-        Ok(if self.selects(name)? {
-            base.with_weight(self.weight.clone())
-                .with_input(self.input.clone())
+        if self.selects(name) {
+            let c = base
                 .with_hadamard(self.hadamard)
-                .with_estimator(self.estimator)
-                .with_grids(self.grids.clone())
-                .with_grid_files(self.grid_files.clone())
+                .with_estimator(self.estimator);
+            (c, self.formats.clone())
         } else {
-            base
+            (base, LinearFormats::default())
+        }
+    }
+}
+
+impl CompressionPolicy {
+    /// The one registry the policy's formats resolve through: the built-ins, the grid files it
+    /// carries by content, then (checkpoints written before grids were carried) its
+    /// `grid_files` paths, read here once.
+    ///
+    /// # Errors
+    /// [`NnError::Format`] for an invalid carried grid or an unreadable `grid_files` entry.
+    pub fn registry(&self) -> Result<GridRegistry, NnError> {
+        let mut reg = GridRegistry::builtin();
+        for g in &self.grids {
+            reg = reg.with_text(g.clone())?;
+        }
+        for f in &self.grid_files {
+            reg = reg.with_file(Path::new(f))?;
+        }
+        Ok(reg)
+    }
+
+    /// Parses the formats through `reg` and compiles the globs.
+    ///
+    /// # Errors
+    /// [`NnError::Policy`] naming the key (`weight`, `input`, `include`, `exclude`).
+    pub fn resolve(&self, reg: &GridRegistry) -> Result<ResolvedPolicy, NnError> {
+        let parse = |key: &'static str, name: &Option<String>| -> Result<Option<Format>, NnError> {
+            name.as_deref()
+                .map(|n| {
+                    Format::parse_with(n, reg).map_err(|e| NnError::Policy {
+                        key,
+                        message: format!("{e} (`lowbit formats list` shows valid names)"),
+                    })
+                })
+                .transpose()
+        };
+        Ok(ResolvedPolicy {
+            formats: LinearFormats {
+                weight: parse("weight", &self.weight)?,
+                input: parse("input", &self.input)?,
+            },
+            hadamard: self.hadamard,
+            estimator: self.estimator,
+            include: compile_globs("include", &self.include)?,
+            exclude: compile_globs("exclude", &self.exclude)?,
         })
+    }
+
+    /// Whether `name` is compressed.
+    ///
+    /// # Errors
+    /// [`NnError::Policy`] for a malformed glob.
+    pub fn selects(&self, name: &str) -> Result<bool, NnError> {
+        let inc = compile_globs("include", &self.include)?;
+        let exc = compile_globs("exclude", &self.exclude)?;
+        Ok(inc.iter().any(|p| p.matches(name)) && !exc.iter().any(|p| p.matches(name)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_registry_resolves_carried_grids_and_errors_name_the_key() {
+        let text = GridText {
+            source: "grids/mpo2.toml".into(),
+            toml: include_str!("../../../../grids/mpo2.toml").into(),
+        };
+        let p = CompressionPolicy::new()
+            .with_weight(Some("mpo2".into()))
+            .with_input(Some("nvfp4".into()))
+            .with_grids(vec![text])
+            .with_exclude(vec!["*.down_proj".into()]);
+        let r = p.resolve(&p.registry().unwrap()).unwrap();
+        assert_eq!(r.formats.weight.as_ref().unwrap().name(), "mpo2");
+        assert!(r.selects("model.layers.0.mlp.up_proj"));
+        assert!(!r.selects("model.layers.0.mlp.down_proj"));
+        let (c, f) = r.linear("model.layers.3.self_attn.q_proj", 64, 64, 0.02);
+        assert_eq!(f, r.formats);
+        assert_eq!(c.name, "model.layers.3.self_attn.q_proj");
+        let (_, f) = r.linear("model.layers.3.mlp.down_proj", 64, 64, 0.02);
+        assert_eq!(f, LinearFormats::default());
+        // Without the carried file, `mpo2` is not a name the built-ins know.
+        let bare = CompressionPolicy::new().with_weight(Some("mpo2".into()));
+        let e = bare.resolve(&bare.registry().unwrap()).unwrap_err();
+        assert!(matches!(e, NnError::Policy { key: "weight", .. }), "{e}");
+        let bad = CompressionPolicy::new().with_include(vec!["[".into()]);
+        let e = bad.resolve(&bad.registry().unwrap()).unwrap_err();
+        assert!(matches!(e, NnError::Policy { key: "include", .. }), "{e}");
     }
 }

@@ -4,7 +4,8 @@
 use super::load::RecipeError;
 use super::model::resolve;
 use super::schema::Recipe;
-use lowbit_formats::{Format, GridRegistry};
+use lowbit_nn::NnError;
+use lowbit_nn::llama::CompressionPolicy;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -97,72 +98,42 @@ pub fn validate_with_origins(
             ));
         }
     }
+    // Formats and globs resolve as the trainer resolves them: the run's one registry
+    // (recipe/grids.rs), lowbit-nn's policy (one parser, one glob matcher).
     let c = &r.compression;
-    let patterns = c
-        .include
-        .iter()
-        .map(|g| {
-            glob::Pattern::new(g).map_err(|e| {
-                err(
-                    "compression.include",
-                    format!("bad glob `{g}`: {e}"),
-                    "use * and ? wildcards",
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let excludes = c
-        .exclude
-        .iter()
-        .map(|g| {
-            glob::Pattern::new(g).map_err(|e| {
-                err(
-                    "compression.exclude",
-                    format!("bad glob `{g}`: {e}"),
-                    "use * and ? wildcards",
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for (key, name, grid_key, grid_file) in [
-        (
-            "compression.weight",
-            &c.weight,
-            "compression.weight_grid_file",
-            &c.weight_grid_file,
-        ),
-        (
-            "compression.input",
-            &c.input,
-            "compression.input_grid_file",
-            &c.input_grid_file,
-        ),
-    ] {
-        let Some(name) = name else { continue };
-        let mut reg = GridRegistry::builtin()
-            .with_dir(Path::new("grids"))
-            .map_err(|e| err(grid_key, e.to_string(), "fix or remove the grid file"))?;
-        if let Some(f) = grid_file {
-            reg = reg.with_file(Path::new(f)).map_err(|e| {
-                err(
-                    grid_key,
-                    e.to_string(),
-                    "point to a valid grid file (lowbit grids show FILE)",
-                )
-            })?;
+    let reg = super::grids::recipe_registry(r, Path::new("")).map_err(|(key, msg)| {
+        err(
+            &key,
+            msg,
+            "point to a valid grid file (lowbit grids show FILE), or fix or remove it",
+        )
+    })?;
+    let policy = CompressionPolicy::new()
+        .with_weight(c.weight.clone())
+        .with_input(c.input.clone())
+        .with_include(c.include.clone())
+        .with_exclude(c.exclude.clone());
+    let resolved = policy.resolve(&reg).map_err(|e| match e {
+        NnError::Policy { key, message } => {
+            let fix = if key == "include" || key == "exclude" {
+                "use * and ? wildcards"
+            } else {
+                "`lowbit formats list` shows valid names"
+            };
+            err(&format!("compression.{key}"), message, fix)
         }
-        let format = Format::parse_with(name, &reg).map_err(|e| {
-            err(
-                key,
-                e.to_string(),
-                "`lowbit formats list` shows valid names",
-            )
-        })?;
+        other => err("compression", other.to_string(), "see recipes/README.md"),
+    })?;
+    for (key, name, format) in [
+        ("compression.weight", &c.weight, &resolved.formats.weight),
+        ("compression.input", &c.input, &resolved.formats.input),
+    ] {
+        let (Some(name), Some(format)) = (name, format) else {
+            continue;
+        };
         let block = format.block_size();
         for (layer, d_in, _) in dims.linears() {
-            let selected = patterns.iter().any(|p| p.matches(&layer))
-                && !excludes.iter().any(|p| p.matches(&layer));
-            if selected && d_in % block != 0 {
+            if resolved.selects(&layer) && d_in % block != 0 {
                 return Err(err(
                     key,
                     format!(

@@ -10,7 +10,7 @@
 use super::error::TrainError;
 use crate::recipe::{EstimatorName, HadamardMode, Recipe, resolve_model as resolve};
 use burn::tensor::Device;
-use lowbit_formats::{GridRegistry, GridText};
+use lowbit_formats::GridRegistry;
 use lowbit_nn::hf::{HostTensor, load_state_dict, state_dict};
 use lowbit_nn::llama::{CompressionPolicy, Llama, LlamaConfig};
 use lowbit_nn::quant::estimator::Estimator;
@@ -18,10 +18,23 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 
-/// The model configuration of `recipe` for a tokenizer of `vocab_size` tokens.
+/// The model configuration of `recipe` for a tokenizer of `vocab_size` tokens, its grids
+/// resolved through the run's registry from the working directory
+/// ([`crate::recipe::recipe_registry`]).
 pub fn llama_config(recipe: &Recipe, vocab_size: usize) -> Result<LlamaConfig, TrainError> {
+    let reg = crate::recipe::recipe_registry(recipe, Path::new(""))
+        .map_err(|(key, message)| TrainError::Unsupported { key, message })?;
+    llama_config_with(recipe, vocab_size, &reg)
+}
+
+/// [`llama_config`] with the run's registry built by the caller (once per run).
+pub fn llama_config_with(
+    recipe: &Recipe,
+    vocab_size: usize,
+    reg: &GridRegistry,
+) -> Result<LlamaConfig, TrainError> {
     let dims = resolve(&recipe.model)
         .map_err(|(key, message)| TrainError::Unsupported { key, message })?;
     let c = &recipe.compression;
@@ -50,7 +63,7 @@ pub fn llama_config(recipe: &Recipe, vocab_size: usize) -> Result<LlamaConfig, T
         .with_input(c.input.clone())
         .with_hadamard(hadamard)
         .with_estimator(estimator)
-        .with_grids(run_grids(recipe)?)
+        .with_grids(crate::recipe::run_grids(recipe, reg))
         .with_include(c.include.clone())
         .with_exclude(c.exclude.clone());
     Ok(LlamaConfig::new(
@@ -66,48 +79,6 @@ pub fn llama_config(recipe: &Recipe, vocab_size: usize) -> Result<LlamaConfig, T
     .with_tie_embeddings(recipe.model.tie_embeddings)
     .with_max_seq_len(recipe.train.seq_len)
     .with_compression(policy))
-}
-
-/// Grid files a recipe's formats may name, as the recipe validator sees them: every
-/// `grids/*.toml` (relative to the working directory, the repository root) and the recipe's
-/// `compression.weight_grid_file` / `input_grid_file`.
-pub fn grid_files(recipe: &Recipe) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir("grids")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    let c = &recipe.compression;
-    for f in [&c.weight_grid_file, &c.input_grid_file]
-        .into_iter()
-        .flatten()
-    {
-        v.push(PathBuf::from(f));
-    }
-    v
-}
-
-/// The grid files the recipe's formats resolve through, by content (read once, here): the
-/// model is built from these texts and every checkpoint's `config.json` carries them, so the
-/// run never reads a grid file again (an eval elsewhere, a resume after `grids/` changed).
-/// Resolved as the validator and the format parser do: [`grid_files`] in order, the first file
-/// of a name winning, then the built-ins.
-pub fn run_grids(recipe: &Recipe) -> Result<Vec<GridText>, TrainError> {
-    let mut reg = GridRegistry::builtin();
-    for p in grid_files(recipe) {
-        reg = reg.with_file(&p).map_err(lowbit_nn::NnError::from)?;
-    }
-    let c = &recipe.compression;
-    let names: Vec<&str> = [&c.weight, &c.input]
-        .into_iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
-    Ok(reg.used_by(&names))
 }
 
 /// FNV-1a of a name: the ChaCha8 stream of that parameter.
