@@ -8,6 +8,7 @@
 
 use super::names::PathStack;
 use crate::NnError;
+#[allow(unused_imports)] // doc link
 use crate::llama::Llama;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Int, Tensor, TensorData};
@@ -181,10 +182,11 @@ impl ModuleVisitor for Collect {
     }
 }
 
-/// Every parameter of `model` by HF name (`model.layers.0.mlp.up_proj.weight`, …).
+/// Every parameter of `model` by HF name (`model.layers.0.mlp.up_proj.weight`, …). Any module
+/// works (names follow its field paths under the same rule); [`Llama`]'s are transformers'.
 ///
 /// A tied model has no `lm_head.weight` entry, as in `transformers`.
-pub fn state_dict(model: &Llama) -> Result<BTreeMap<String, HostTensor>, NnError> {
+pub fn state_dict<M: Module>(model: &M) -> Result<BTreeMap<String, HostTensor>, NnError> {
     let mut c = Collect {
         path: PathStack::default(),
         out: BTreeMap::new(),
@@ -272,10 +274,10 @@ impl<'a> Load<'a> {
 /// # Errors
 /// [`NnError::StateDict`] naming every missing tensor, every tensor of the wrong shape or type
 /// and every tensor in `tensors` that the model does not have.
-pub fn load_state_dict(
-    model: Llama,
+pub fn load_state_dict<M: Module>(
+    model: M,
     tensors: &BTreeMap<String, HostTensor>,
-) -> Result<Llama, NnError> {
+) -> Result<M, NnError> {
     let mut l = Load {
         path: PathStack::default(),
         tensors,

@@ -20,12 +20,11 @@
 //!   accumulator's.
 
 use super::error::TrainError;
+use super::lm::scalar;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOperation};
-use burn::tensor::{Device, Int, Tensor};
-use lowbit_data::Batch;
-use lowbit_nn::llama::{Llama, cross_entropy};
+use burn::tensor::{Device, Tensor};
 
 /// Keeps Burn's gradient-sync server alive for the run (it is torn down on drop).
 pub(super) struct Parallel {
@@ -70,17 +69,18 @@ impl Parallel {
         })
     }
 
-    /// Forward + backward of one step's micro-batches on all devices. Returns the summed
-    /// gradients (on the first device, keyed like `model`'s parameters) and the sum of the
-    /// micro-batch losses.
-    pub(super) fn grads(
+    /// Forward + backward of one step's micro-batches on all devices (device `d` takes every
+    /// `n`-th micro-batch, starting at `d`). Returns the summed gradients (on the first device,
+    /// keyed like `model`'s parameters) and the sum of the micro-batch losses.
+    pub(super) fn grads<M>(
         &self,
-        model: &Llama,
-        batches: &[Batch],
-        micro: usize,
-        tokens: fn(&[u32], usize, &Device) -> Tensor<2, Int>,
-        scalar: fn(Tensor<1>) -> Result<f64, TrainError>,
-    ) -> Result<(GradientsParams, f64), TrainError> {
+        model: &M,
+        micros: &[u64],
+        loss: &(dyn Fn(&M, u64, &Device) -> Result<Tensor<1>, TrainError> + Sync),
+    ) -> Result<(GradientsParams, f64), TrainError>
+    where
+        M: Module + Clone + Send + Sync + 'static,
+    {
         let n = self.devices.len();
         let results = std::thread::scope(|s| {
             let handles: Vec<_> = self
@@ -91,11 +91,10 @@ impl Parallel {
                     let ad = dev.clone().autodiff();
                     let replica = model.clone().fork(&ad).map(&mut Sharder);
                     s.spawn(move || -> Result<(GradientsParams, f64), TrainError> {
-                        let mut accum = GradientsAccumulator::<Llama>::new();
+                        let mut accum = GradientsAccumulator::<M>::new();
                         let mut loss_sum = 0.0;
-                        for b in batches.iter().skip(d).step_by(n) {
-                            let logits = replica.forward(tokens(&b.inputs, micro, &ad))?;
-                            let loss = cross_entropy(logits, tokens(&b.targets, micro, &ad));
+                        for &k in micros.iter().skip(d).step_by(n) {
+                            let loss = loss(&replica, k, &ad)?;
                             loss_sum += scalar(loss.clone())?;
                             let g = GradientsParams::from_grads(loss.backward(), &replica);
                             accum.accumulate(&replica, g);

@@ -5,7 +5,7 @@
 //! The copies live in the checkpoint's `config.json` (`lowbit_compression.grids`, written from
 //! [`LlamaConfig::compression`]); `state.json`'s `grids` records the same texts by family name.
 
-use super::run::Resume;
+use super::options::Resume;
 use crate::checkpoint::CheckpointStore;
 use lowbit_formats::gridfile::conflicts;
 use lowbit_nn::hf::{CONFIG_FILE, read_config_json, resolve_dir};

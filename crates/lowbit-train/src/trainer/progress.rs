@@ -1,7 +1,7 @@
 //! Progress display: an indicatif bar with ETA on a terminal, one plain greppable line per log
 //! step otherwise (CI logs, pipes), nothing when quiet.
 
-use super::run::Progress;
+use super::options::Progress;
 use crate::metrics::Record;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
