@@ -4,8 +4,14 @@
 //! collecting real weight and activation blocks for grid learning (Grid Games "learned from real
 //! weights and activations").
 //!
-//! The recorder lives in a thread-local slot, so the model's `forward` keeps its signature and a
-//! forward pass without a recorder only pays one thread-local lookup per layer.
+//! The recorder is scoped, not global: [`with_recorder`] installs it in a thread-local slot for the
+//! duration of one closure and a guard restores the slot's previous content when the closure
+//! returns *or panics*, so a recorder never outlives its pass or leaks into the next one, and
+//! scopes nest. The slot is per thread on purpose: a pass is captured on the thread that runs it,
+//! and work on other threads (a data-parallel step's replicas, rayon inside a kernel) is not
+//! recorded — capture is for evaluation passes and grid learning, which run on one thread. The
+//! model's `forward` keeps its signature and a pass without a recorder pays one thread-local
+//! lookup per layer.
 
 use crate::NnError;
 use crate::quant::health::QuantHealth;
@@ -49,22 +55,53 @@ thread_local! {
     static ACTIVE: RefCell<Option<Active>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with `rec` receiving every compressed layer's operands, then returns `f`'s result
-/// and the recorder.
+/// Restores the slot's previous content when dropped (the end of a scope, or an unwind).
+struct SlotGuard {
+    prev: Option<Option<Active>>,
+}
+
+impl SlotGuard {
+    /// Puts `active` in the slot, remembering what was there.
+    fn install(active: Option<Active>) -> Self {
+        let prev = ACTIVE.with(|a| std::mem::replace(&mut *a.borrow_mut(), active));
+        Self { prev: Some(prev) }
+    }
+
+    /// Restores the previous content and returns what the scope left in the slot.
+    fn finish(mut self) -> Option<Active> {
+        let prev = self.prev.take().flatten();
+        ACTIVE.with(|a| std::mem::replace(&mut *a.borrow_mut(), prev))
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        if let Some(prev) = self.prev.take() {
+            // Unwinding (or finish was not called): drop this scope's recorder, restore.
+            let _ = ACTIVE.try_with(|a| {
+                if let Ok(mut slot) = a.try_borrow_mut() {
+                    *slot = prev;
+                }
+            });
+        }
+    }
+}
+
+/// Runs `f` with `rec` receiving every compressed layer's operands on this thread, then returns
+/// `f`'s result and the recorder. Panic-safe and nestable (see the module doc).
 ///
 /// # Errors
 /// The first error a `record` call returned (the pass itself still runs to the end).
 pub fn with_recorder<R: Recorder, T>(rec: R, f: impl FnOnce() -> T) -> Result<(T, R), NnError> {
-    let prev = ACTIVE.with(|a| {
-        a.borrow_mut().replace(Active {
-            rec: Box::new(rec),
-            err: None,
-        })
-    });
+    let guard = SlotGuard::install(Some(Active {
+        rec: Box::new(rec),
+        err: None,
+    }));
     let out = f();
-    let active = ACTIVE.with(|a| std::mem::replace(&mut *a.borrow_mut(), prev));
-    let Some(Active { rec, err }) = active else {
-        return Err(NnError::Config("capture: recorder vanished".into()));
+    let Some(Active { rec, err }) = guard.finish() else {
+        return Err(NnError::Capture(
+            "the recorder left its slot during the pass".into(),
+        ));
     };
     if let Some(e) = err {
         return Err(e);
@@ -72,11 +109,14 @@ pub fn with_recorder<R: Recorder, T>(rec: R, f: impl FnOnce() -> T) -> Result<(T
     let rec = rec
         .into_any()
         .downcast::<R>()
-        .map_err(|_| NnError::Config("capture: recorder type changed".into()))?;
+        .map_err(|_| NnError::Capture("the recorder changed type during the pass".into()))?;
     Ok((out, *rec))
 }
 
 /// Hands a layer's operands to the active recorder, if any (called by `CompressedLinear`).
+///
+/// The recorder is taken out of the slot while it runs (a guard puts it back), so a recorder
+/// that itself runs a forward pass does not re-enter itself.
 pub(crate) fn record<const D: usize>(
     name: &str,
     input: &Tensor<D>,
@@ -84,25 +124,40 @@ pub(crate) fn record<const D: usize>(
     input_format: Option<&Format>,
     weight_format: Option<&Format>,
 ) {
-    ACTIVE.with(|a| {
-        let mut slot = a.borrow_mut();
-        let Some(active) = slot.as_mut() else { return };
-        let dims = input.dims();
-        let d = dims[D - 1];
-        let rows = dims.iter().product::<usize>() / d.max(1);
-        let view = LayerView {
-            name,
-            input: input.clone().detach().reshape([rows, d]),
-            weight: weight.clone().detach(),
-            input_format,
-            weight_format,
-        };
-        if let Err(e) = active.rec.record(&view)
-            && active.err.is_none()
-        {
-            active.err = Some(e);
+    let Some(active) = ACTIVE.with(|a| a.borrow_mut().take()) else {
+        return;
+    };
+    /// Puts the recorder back into the slot on drop (also when `record` panics).
+    struct PutBack(Option<Active>);
+    impl Drop for PutBack {
+        fn drop(&mut self) {
+            let a = self.0.take();
+            let _ = ACTIVE.try_with(|s| {
+                if let Ok(mut slot) = s.try_borrow_mut() {
+                    *slot = a;
+                }
+            });
         }
-    });
+    }
+    let mut back = PutBack(Some(active));
+    let Some(active) = back.0.as_mut() else {
+        return;
+    };
+    let dims = input.dims();
+    let d = dims[D - 1];
+    let rows = dims.iter().product::<usize>() / d.max(1);
+    let view = LayerView {
+        name,
+        input: input.clone().detach().reshape([rows, d]),
+        weight: weight.clone().detach(),
+        input_format,
+        weight_format,
+    };
+    if let Err(e) = active.rec.record(&view)
+        && active.err.is_none()
+    {
+        active.err = Some(e);
+    }
 }
 
 /// A `[rows, cols]` tensor's values on the host (row-major f32) and its `cols`.
@@ -113,7 +168,10 @@ pub fn host(t: &Tensor<2>) -> Result<(Vec<f32>, usize), NnError> {
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .map_err(|e| NnError::Config(format!("tensor data: {e:?}")))?;
+        .map_err(|e| NnError::TensorData {
+            what: "captured tensor".into(),
+            reason: format!("{e:?}"),
+        })?;
     Ok((v, cols))
 }
 
@@ -246,6 +304,52 @@ mod tests {
         let v: Vec<i64> = (0..32).map(|i| (i * 13 % 97) as i64).collect();
         let t = Tensor::<1, Int>::from_data(TensorData::new(v, [32]), &device).reshape([2, 16]);
         (m, t)
+    }
+
+    /// Counts the layers it sees.
+    #[derive(Default)]
+    struct Count(usize);
+    impl Recorder for Count {
+        fn record(&mut self, _l: &LayerView<'_>) -> Result<(), NnError> {
+            self.0 += 1;
+            Ok(())
+        }
+        fn into_any(self: Box<Self>) -> Box<dyn Any> {
+            self
+        }
+    }
+
+    #[test]
+    fn scopes_nest_and_a_panic_leaves_no_recorder_behind() {
+        let (m, x) = model_and_tokens();
+        let n_layers = 2 * 7; // compressed linears per pass
+        // Nested: the inner pass is the inner recorder's only; the outer sees its own two.
+        let (inner, outer) = with_recorder(Count::default(), || {
+            m.forward(x.clone()).unwrap();
+            let (_, inner) = with_recorder(Count::default(), || {
+                m.forward(x.clone()).unwrap();
+            })
+            .unwrap();
+            m.forward(x.clone()).unwrap();
+            inner
+        })
+        .unwrap();
+        assert_eq!(inner.0, n_layers);
+        assert_eq!(outer.0, 2 * n_layers);
+        // A panicking pass: the slot is restored, so the recorder is gone afterwards.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            with_recorder(Count::default(), || {
+                m.forward(x.clone()).unwrap();
+                panic!("a pass that fails");
+            })
+        }));
+        assert!(r.is_err());
+        assert!(
+            ACTIVE.with(|a| a.borrow().is_none()),
+            "no recorder left after the panic"
+        );
+        let (_, c) = with_recorder(Count::default(), || m.forward(x.clone()).unwrap()).unwrap();
+        assert_eq!(c.0, n_layers);
     }
 
     #[test]

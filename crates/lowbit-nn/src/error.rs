@@ -28,9 +28,27 @@ pub enum NnError {
         /// The offending shape.
         shape: Vec<usize>,
     },
-    /// Invalid estimator / rotation configuration.
+    /// A model or generation configuration that cannot be built (inconsistent dimensions, bad
+    /// sampling settings).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A Hadamard rotation that does not exist (non-power-of-two order or block).
+    #[error("Hadamard rotation: {0}")]
+    Hadamard(String),
+    /// A format the tensor fake-quantizer has no tensor path for (it runs on the host).
+    #[error("`{format}` has no tensor path ({why}); use the host path (fake_quant)")]
+    NoTensorPath {
+        /// Canonical format name.
+        format: String,
+        /// Which part runs on the host.
+        why: String,
+    },
+    /// The capture scope was disturbed (see `capture`).
+    #[error("capture: {0}")]
+    Capture(String),
+    /// A loaded model whose tensors disagree with its config.json.
+    #[error("model does not match its config: {0}")]
+    ModelMismatch(String),
     /// An estimator that cannot be used with the layer's format (LSQ on a non-integer grid).
     #[error("estimator: {0}")]
     Estimator(String),

@@ -110,7 +110,7 @@ pub fn load_dir(path: &Path, device: &Device) -> Result<LoadedModel, NnError> {
 /// # Errors
 /// [`NnError::MissingFile`] for an absent directory, config or weights file;
 /// [`NnError::UnsupportedConfig`] naming a config field; [`NnError::Checkpoint`] for a
-/// malformed weights file or a tied head that differs from the embedding; [`NnError::Config`]
+/// malformed weights file or a tied head that differs from the embedding; [`NnError::StateDict`]
 /// naming missing, unknown or mis-shaped tensors.
 pub fn load_dir_with(
     path: &Path,
@@ -154,7 +154,7 @@ pub fn save_dir(model: &Llama, cfg: &LlamaConfig, dir: &Path) -> Result<(), NnEr
 /// Writes `config.json` and `model.safetensors` (each atomically) into `dir`.
 ///
 /// # Errors
-/// [`NnError::Config`] if `model` does not have `cfg`'s tensor shapes, [`NnError::Io`] on a
+/// [`NnError::ModelMismatch`] if `model` does not have `cfg`'s tensor shapes, [`NnError::Io`] on a
 /// write failure.
 pub fn save_dir_with(
     model: &Llama,
@@ -172,8 +172,8 @@ pub fn save_dir_with(
         || tied != cfg.tie_embeddings
         || model.layers.len() != cfg.n_layers
     {
-        return Err(NnError::Config(format!(
-            "model does not match its config: embedding {emb:?} vs {want:?}, tied {tied} vs {}, layers {} vs {}",
+        return Err(NnError::ModelMismatch(format!(
+            "embedding {emb:?} vs {want:?}, tied {tied} vs {}, layers {} vs {}",
             cfg.tie_embeddings,
             model.layers.len(),
             cfg.n_layers

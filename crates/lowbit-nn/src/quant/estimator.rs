@@ -84,7 +84,7 @@ pub fn grad_scale<const D: usize>(s: Tensor<D>, g: f32) -> Tensor<D> {
 /// `x`: `[..]`; `s`: broadcastable to `x` (e.g. `[1, 1]` per tensor or `[rows, 1]` per row).
 ///
 /// # Errors
-/// [`NnError::Config`] if `bits` is not in 2..=8.
+/// [`NnError::Estimator`] if `bits` is not in 2..=8.
 pub fn lsq<const D: usize>(
     x: Tensor<D>,
     s: Tensor<D>,
@@ -92,7 +92,7 @@ pub fn lsq<const D: usize>(
     symmetric: bool,
 ) -> Result<Tensor<D>, NnError> {
     if !(2..=8).contains(&bits) {
-        return Err(NnError::Config(format!(
+        return Err(NnError::Estimator(format!(
             "LSQ bits must be 2..=8, got {bits}"
         )));
     }

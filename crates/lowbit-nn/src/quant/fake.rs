@@ -75,17 +75,16 @@ fn lives_on_host(device: &Device) -> bool {
 /// The tensor-op path of [`fake_quant`], on any device, for formats with [`has_tensor_path`].
 ///
 /// # Errors
-/// As [`fake_quant`]; [`NnError::Config`] for a format without a tensor path.
+/// As [`fake_quant`]; [`NnError::NoTensorPath`] for a format without a tensor path.
 pub fn fake_quant_tensor<const D: usize>(
     x: Tensor<D>,
     format: &Format,
 ) -> Result<Tensor<D>, NnError> {
     if !has_tensor_path(format) {
-        return Err(NnError::Config(format!(
-            "`{}` has no tensor path (multi-grid selection, MX RCEIL/EVEN and sparsity run on \
-             the host); use fake_quant",
-            format.name()
-        )));
+        return Err(NnError::NoTensorPath {
+            format: format.name(),
+            why: "multi-grid selection, MX RCEIL/EVEN and sparsity run on the host".into(),
+        });
     }
     let dims = x.dims();
     let block = format.block_size();
@@ -94,10 +93,10 @@ pub fn fake_quant_tensor<const D: usize>(
         Format::Int(i) => int_fake_quant(x2, i.bits(), i.symmetric()),
         Format::Grid(g) => grid_fake_quant(x2, &g.grids()[0], g.scale_rule(), nb, block),
         other => {
-            return Err(NnError::Config(format!(
-                "internal: no tensor path for {}",
-                other.name()
-            )));
+            return Err(NnError::NoTensorPath {
+                format: other.name(),
+                why: "internal: not dispatched".into(),
+            });
         }
     };
     Ok(out.reshape(dims))
@@ -116,7 +115,10 @@ pub fn fake_quant_host<const D: usize>(
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .map_err(|e| NnError::Config(format!("tensor data: {e:?}")))?;
+        .map_err(|e| NnError::TensorData {
+            what: "fake-quantized tensor".into(),
+            reason: format!("{e:?}"),
+        })?;
     format.fake_quant(&mut v, cols).map_err(|e| match e {
         // The same typed error on both paths.
         lowbit_formats::FormatError::NonFinite { .. } => NnError::NonFinite,

@@ -195,7 +195,7 @@ fn errors_are_typed() {
             Tensor::<2>::ones([2, 32], &d),
             &Format::parse("split87").unwrap()
         ),
-        Err(NnError::Config(_))
+        Err(NnError::NoTensorPath { .. })
     ));
     let x = Tensor::<2>::ones([2, 32], &d);
     let split = Format::parse("split87").unwrap();

@@ -15,7 +15,7 @@ pub const DEFAULT_BLOCK: usize = 128;
 /// largest power of two dividing `d_in`, whichever is smaller.
 pub fn block_for(d_in: usize, max_block: usize) -> Result<usize, NnError> {
     if d_in == 0 || !max_block.is_power_of_two() {
-        return Err(NnError::Config(format!(
+        return Err(NnError::Hadamard(format!(
             "Hadamard needs d_in > 0 and a power-of-two max block (got d_in={d_in}, max_block={max_block})"
         )));
     }
@@ -26,7 +26,7 @@ pub fn block_for(d_in: usize, max_block: usize) -> Result<usize, NnError> {
 /// The orthonormal Sylvester Hadamard matrix of order `n` (a power of two), `[n, n]`.
 pub fn hadamard_matrix(n: usize, device: &Device) -> Result<Tensor<2>, NnError> {
     if !n.is_power_of_two() {
-        return Err(NnError::Config(format!(
+        return Err(NnError::Hadamard(format!(
             "Hadamard order must be a power of two, got {n}"
         )));
     }

@@ -63,7 +63,10 @@ pub fn quantize_with_mask<const D: usize>(
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .map_err(|e| NnError::Config(format!("tensor data: {e:?}")))?;
+        .map_err(|e| NnError::TensorData {
+            what: "quantizer input".into(),
+            reason: format!("{e:?}"),
+        })?;
     let c = format.cells(&v, cols).map_err(|e| match e {
         FormatError::NonFinite { .. } => NnError::NonFinite,
         other => NnError::Format(other),
