@@ -3,8 +3,10 @@
 //! Exact low-bit number formats for training and compressing language models, with no
 //! dependency on a tensor library: element types (E2M1, E4M3, E8M0, INT, NF4), block scale
 //! rules (OCP MX E8M0, NVFP4 two-level E4M3, f32), multi-grid formats (PO2, SFP4, Split87 and
-//! learned grids; Grid Games, arXiv 2605.12327), sparsity masks, packing and Gaussian-MSE
-//! capacity.
+//! learned grids; Grid Games, arXiv 2605.12327), QuEST's RMS-clipped grid, sparsity masks,
+//! packing, Gaussian-MSE capacity, per-element quantization cells (what estimators' masks are
+//! built from) and coded parts (an encoding unpacked into codes, level tables and per-block
+//! factors, for layers that hold a compressed weight).
 //!
 //! Every format has a slow scalar reference (`*_reference`) and a fast, chunked, multi-threaded
 //! path held equal to it bit for bit by tests; both are checked against golden vectors written

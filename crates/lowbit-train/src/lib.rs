@@ -4,8 +4,9 @@
 //! unknown keys rejected, `extends = "base"` composition and `--set section.key=value` overrides
 //! checked against the schema; a checkpoint is a directory written to a temporary name, fsynced,
 //! renamed and then published through an atomically replaced `LATEST`, with a SHA-256 manifest
-//! verified on load; [`trainer`] runs the step loop (AdamW from `lowbit-optim` on a `lowbit-nn`
-//! Llama) and writes metrics and checkpoints.
+//! verified on load; [`trainer`] runs one step loop for every task ([`trainer::Task`]: LM
+//! cross-entropy today, KL to a teacher and a judge classifier next) and writes metrics and
+//! checkpoints; [`recipe::recipe_registry`] is the one grid registry of a run. See README.md.
 
 pub mod checkpoint;
 pub mod device;
