@@ -19,7 +19,7 @@ use lowbit_data::{Batch, Sampler, TokenDataset};
 use lowbit_nn::capture::{HealthRecorder, with_recorder};
 use lowbit_nn::hf::{SaveOptions, SpecialTokens, read_safetensors, write_safetensors};
 use lowbit_nn::llama::{Llama, LlamaConfig, cross_entropy};
-use lowbit_optim::{AdamW, AdamWConfig, GradNorms, clip_factor, grad_norms};
+use lowbit_optim::{AdamW, AdamWConfig, GradNorms, Optimizer, clip_factor, grad_norms};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -210,7 +210,12 @@ impl Checkpointer<'_> {
     /// Writes `step-%08d/`: an HF directory (config.json, model.safetensors, tokenizer.json)
     /// plus optimizer.safetensors, state.json and the resolved recipe, then the manifest and
     /// `LATEST`.
-    fn save(&self, model: &Llama, opt: &AdamW, state: &TrainState) -> Result<PathBuf, TrainError> {
+    fn save(
+        &self,
+        model: &Llama,
+        opt: &dyn Optimizer<Llama>,
+        state: &TrainState,
+    ) -> Result<PathBuf, TrainError> {
         let special = SpecialTokens {
             bos_token_id: None,
             eos_token_ids: vec![self.data.tokenizer.eot()],
@@ -243,7 +248,7 @@ impl Checkpointer<'_> {
 /// Loaded resume point.
 struct Restored {
     model: Llama,
-    opt: AdamW,
+    opt: Box<dyn Optimizer<Llama>>,
     state: TrainState,
 }
 
@@ -261,7 +266,8 @@ fn restore(
     let model = lowbit_nn::hf::load_state_dict(model, &tensors)?;
     let mut opt = AdamW::new(adam);
     let moments = read_safetensors(&dir.join("optimizer.safetensors"))?;
-    opt.load_state_dict(&moments, state.optimizer_steps, device)?;
+    opt.load_state_dict(&model, &moments, state.optimizer_steps, device)?;
+    let opt = Box::new(opt);
     Ok(Restored { model, opt, state })
 }
 
@@ -444,7 +450,8 @@ pub fn train(
                 last_loss: None,
                 last_val_loss: None,
             };
-            (model, AdamW::new(adam), state)
+            let opt: Box<dyn Optimizer<Llama>> = Box::new(AdamW::new(adam));
+            (model, opt, state)
         }
     };
     state.recipe_sha256 = recipe_sha256;
@@ -599,7 +606,7 @@ pub fn train(
             // checkpoint — the final ones too) still run below.
         } else {
             let scale = clip_factor(grad_norm, t.grad_clip) / micro_batches as f64;
-            model = opt.step(model, grads, lr, scale);
+            model = opt.step(model, grads, lr, scale)?;
             state.optimizer_steps = opt.steps();
             state.last_loss = Some(loss);
             let dt = step_started.elapsed().as_secs_f64();
