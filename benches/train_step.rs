@@ -12,7 +12,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lowbit_nn::llama::{CompressionPolicy, LlamaConfig, cross_entropy};
-use lowbit_optim::{AdamW, AdamWConfig, clip_factor, grad_norms};
+use lowbit_optim::{AdamW, AdamWConfig, Optimizer, clip_factor, grad_norms};
 use lowbit_train::trainer::init_model;
 
 const BATCH: usize = 8;
@@ -65,7 +65,7 @@ fn bench(c: &mut Criterion) {
                 let loss = cross_entropy(m.forward(x.clone()).expect("forward"), y.clone());
                 let grads = GradientsParams::from_grads(loss.backward(), &m);
                 let n = grad_norms(&m, &grads).expect("grad norms").total;
-                model = Some(opt.step(m, grads, 1e-3, clip_factor(n, 1.0)));
+                model = Some(opt.step(m, grads, 1e-3, clip_factor(n, 1.0)).unwrap());
             })
         });
     }

@@ -79,6 +79,14 @@ impl HostTensor {
         }
     }
 
+    /// The f32 values, mutably, if this is a float tensor.
+    pub fn as_f32_mut(&mut self) -> Option<&mut Vec<f32>> {
+        match &mut self.data {
+            HostData::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// The values as f32, converting exactly from every element type (E4M3 by its value,
     /// integers below 2^24 exactly).
     pub fn to_f32(&self) -> Vec<f32> {

@@ -16,6 +16,59 @@ pub const PRESETS: [(&str, usize, usize, usize); 8] = [
     ("800m", 16, 2048, 16),
 ];
 
+/// The linears of one decoder block, in this order, by name relative to the block (HF:
+/// `model.layers.{i}.` + name): attention q, k, v, o, then the SwiGLU MLP's gate, up, down.
+pub const BLOCK_LINEARS: [&str; 7] = [
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+];
+
+/// [`BLOCK_LINEARS`] with their `(d_input, d_output)` for these dimensions.
+pub fn block_linears(
+    d_model: usize,
+    n_heads: usize,
+    n_kv_heads: usize,
+    d_ff: usize,
+) -> [(&'static str, usize, usize); 7] {
+    let hd = d_model.checked_div(n_heads).unwrap_or(0);
+    let (q, kv) = (n_heads * hd, n_kv_heads * hd);
+    let n = BLOCK_LINEARS;
+    [
+        (n[0], d_model, q),
+        (n[1], d_model, kv),
+        (n[2], d_model, kv),
+        (n[3], q, d_model),
+        (n[4], d_model, d_ff),
+        (n[5], d_model, d_ff),
+        (n[6], d_ff, d_model),
+    ]
+}
+
+/// Every linear inside the blocks of an `n_layers` model, block by block in [`BLOCK_LINEARS`]
+/// order, as (HF module name, d_input, d_output), e.g. `("model.layers.0.self_attn.q_proj", …)`.
+/// The one list of a Llama's linears: the model is built from it and recipes validate against it.
+pub fn linears(
+    n_layers: usize,
+    d_model: usize,
+    n_heads: usize,
+    n_kv_heads: usize,
+    d_ff: usize,
+) -> Vec<(String, usize, usize)> {
+    let block = block_linears(d_model, n_heads, n_kv_heads, d_ff);
+    (0..n_layers)
+        .flat_map(|i| {
+            block
+                .iter()
+                .map(move |&(name, din, dout)| (format!("model.layers.{i}.{name}"), din, dout))
+        })
+        .collect()
+}
+
 /// Configuration of a [`Llama`](super::Llama) model.
 #[derive(Config, Debug)]
 pub struct LlamaConfig {
@@ -66,5 +119,16 @@ impl LlamaConfig {
     /// Head dimension.
     pub fn head_dim(&self) -> usize {
         self.d_model / self.n_heads
+    }
+
+    /// Every linear inside the blocks (see [`linears`]).
+    pub fn linears(&self) -> Vec<(String, usize, usize)> {
+        linears(
+            self.n_layers,
+            self.d_model,
+            self.n_heads,
+            self.n_kv_heads,
+            self.d_ff,
+        )
     }
 }

@@ -4,41 +4,13 @@
 //! same seed gives the same tokens. [`generate_recompute`] is the slow, obviously correct twin
 //! that reruns the whole sequence every step; tests hold the two token-identical.
 
-use super::attention::LayerKv;
+use super::kv_cache::KvCache;
 use super::model::Llama;
 use crate::NnError;
 use burn::config::Config;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-/// Keys and values of the positions a model has already seen, one entry per layer.
-#[derive(Debug, Clone, Default)]
-pub struct KvCache {
-    /// Per layer, `None` until the first call.
-    pub(super) layers: Vec<Option<LayerKv>>,
-    /// Batch size of the cached tensors.
-    pub(super) batch: usize,
-    /// Cached positions.
-    pub(super) len: usize,
-}
-
-impl KvCache {
-    /// An empty cache; the first [`Llama::forward_cached`] sizes it.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Number of cached positions (the position of the next token).
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether no position is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
 
 /// How to continue a prompt.
 #[derive(Config, Debug)]

@@ -6,13 +6,15 @@
 pub(crate) mod attention;
 mod config;
 mod generate;
+mod kv_cache;
 pub(crate) mod mlp;
 mod model;
 mod policy;
 mod rope;
 
 pub use attention::LayerKv;
-pub use config::{LlamaConfig, PRESETS};
-pub use generate::{GenerateConfig, KvCache, generate, generate_recompute, nucleus, sample_next};
+pub use config::{BLOCK_LINEARS, LlamaConfig, PRESETS, block_linears, linears};
+pub use generate::{GenerateConfig, generate, generate_recompute, nucleus, sample_next};
+pub use kv_cache::KvCache;
 pub use model::{Llama, cross_entropy};
 pub use policy::{CompressionPolicy, ResolvedPolicy, compile_globs};

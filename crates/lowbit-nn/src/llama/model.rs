@@ -1,8 +1,8 @@
 //! The Llama model: embedding → blocks → RMSNorm → LM head (HF names in the field docs).
 
 use super::attention::{Attention, LayerKv};
-use super::config::LlamaConfig;
-use super::generate::KvCache;
+use super::config::{LlamaConfig, block_linears};
+use super::kv_cache::KvCache;
 use super::mlp::Mlp;
 use super::rope::Rope;
 use crate::NnError;
@@ -67,42 +67,36 @@ impl LlamaConfig {
         };
         let mut layers = Vec::with_capacity(self.n_layers);
         for i in 0..self.n_layers {
-            let a = format!("model.layers.{i}.self_attn");
-            let m = format!("model.layers.{i}.mlp");
-            let lin = |name: String, din: usize, dout: usize, s: f64| -> Result<_, NnError> {
-                let (c, formats) = p.linear(&name, din, dout, s);
-                c.init_with(formats, device)
-            };
+            // In BLOCK_LINEARS order (q, k, v, o, gate, up, down), which is also the order their
+            // weights draw from the device's generator. The projections into the residual
+            // stream (o, down) start at σ/√(2L).
+            let [q, k, v, o, gate, up, down] =
+                block_linears(self.d_model, self.n_heads, self.n_kv_heads, self.d_ff).map(
+                    |(name, din, dout)| -> Result<_, NnError> {
+                        let s = match name {
+                            "self_attn.o_proj" | "mlp.down_proj" => out_std,
+                            _ => std,
+                        };
+                        let (c, formats) =
+                            p.linear(&format!("model.layers.{i}.{name}"), din, dout, s);
+                        c.init_with(formats, device)
+                    },
+                );
             layers.push(Block {
                 input_layernorm: norm(),
                 self_attn: Attention {
-                    q_proj: lin(format!("{a}.q_proj"), self.d_model, self.n_heads * hd, std)?,
-                    k_proj: lin(
-                        format!("{a}.k_proj"),
-                        self.d_model,
-                        self.n_kv_heads * hd,
-                        std,
-                    )?,
-                    v_proj: lin(
-                        format!("{a}.v_proj"),
-                        self.d_model,
-                        self.n_kv_heads * hd,
-                        std,
-                    )?,
-                    o_proj: lin(
-                        format!("{a}.o_proj"),
-                        self.n_heads * hd,
-                        self.d_model,
-                        out_std,
-                    )?,
+                    q_proj: q?,
+                    k_proj: k?,
+                    v_proj: v?,
+                    o_proj: o?,
                     n_heads: self.n_heads,
                     n_kv_heads: self.n_kv_heads,
                 },
                 post_attention_layernorm: norm(),
                 mlp: Mlp {
-                    gate_proj: lin(format!("{m}.gate_proj"), self.d_model, self.d_ff, std)?,
-                    up_proj: lin(format!("{m}.up_proj"), self.d_model, self.d_ff, std)?,
-                    down_proj: lin(format!("{m}.down_proj"), self.d_ff, self.d_model, out_std)?,
+                    gate_proj: gate?,
+                    up_proj: up?,
+                    down_proj: down?,
                 },
             });
         }
@@ -130,6 +124,22 @@ impl Llama {
     /// # Errors
     /// [`NnError::Input`] when `seq` exceeds `max_seq_len`.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Result<Tensor<3>, NnError> {
+        Ok(self.forward_hidden(tokens)?.0)
+    }
+
+    /// Next-token logits and the final hidden states they come from (after the final RMSNorm,
+    /// before the LM head), from one pass: what AutoJudge's features and hidden-state
+    /// distillation read. `logits == self.logits(hidden)` bit for bit.
+    ///
+    /// # Shapes
+    /// `tokens`: `[batch, seq]` → (logits `[batch, seq, vocab]`, hidden `[batch, seq, d_model]`).
+    ///
+    /// # Errors
+    /// [`NnError::Input`] when `seq` exceeds `max_seq_len`.
+    pub fn forward_hidden(
+        &self,
+        tokens: Tensor<2, Int>,
+    ) -> Result<(Tensor<3>, Tensor<3>), NnError> {
         self.check_len(tokens.dims()[1], 0)?;
         self.forward_with(tokens, None)
     }
@@ -150,6 +160,22 @@ impl Llama {
         tokens: Tensor<2, Int>,
         cache: &mut KvCache,
     ) -> Result<Tensor<3>, NnError> {
+        Ok(self.forward_cached_hidden(tokens, cache)?.0)
+    }
+
+    /// [`Llama::forward_cached`] that also returns the final hidden states of the new positions
+    /// (as [`Llama::forward_hidden`]).
+    ///
+    /// # Shapes
+    /// `tokens`: `[batch, seq]` → (logits `[batch, seq, vocab]`, hidden `[batch, seq, d_model]`).
+    ///
+    /// # Errors
+    /// As [`Llama::forward_cached`].
+    pub fn forward_cached_hidden(
+        &self,
+        tokens: Tensor<2, Int>,
+        cache: &mut KvCache,
+    ) -> Result<(Tensor<3>, Tensor<3>), NnError> {
         let [b, t] = tokens.dims();
         self.check_len(t, cache.len)?;
         if cache.layers.is_empty() {
@@ -163,9 +189,26 @@ impl Llama {
                 self.layers.len()
             )));
         }
-        let logits = self.forward_with(tokens, Some(&mut cache.layers))?;
+        let out = self.forward_with(tokens, Some(&mut cache.layers))?;
         cache.len += t;
-        Ok(logits)
+        Ok(out)
+    }
+
+    /// The LM head: logits of final hidden states (tied to the embedding or not).
+    ///
+    /// # Shapes
+    /// `hidden`: `[batch, seq, d_model]` → `[batch, seq, vocab]`.
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let w = match &self.lm_head {
+            Some(w) => w.val(),
+            None => self.embed_tokens.weight.val(),
+        };
+        let [b, t, d] = hidden.dims();
+        let v = w.dims()[0];
+        hidden
+            .reshape([b * t, d])
+            .matmul(w.transpose())
+            .reshape([b, t, v])
     }
 
     /// Longest sequence the model takes (the RoPE table size).
@@ -183,11 +226,12 @@ impl Llama {
         Ok(())
     }
 
+    /// (logits `[b, t, vocab]`, final hidden states `[b, t, d_model]`).
     fn forward_with(
         &self,
         tokens: Tensor<2, Int>,
         mut cache: Option<&mut Vec<Option<LayerKv>>>,
-    ) -> Result<Tensor<3>, NnError> {
+    ) -> Result<(Tensor<3>, Tensor<3>), NnError> {
         let mut h = self.embed_tokens.forward(tokens); // [b, t, d]
         for (i, blk) in self.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c[i]);
@@ -202,16 +246,8 @@ impl Llama {
                 .forward(blk.post_attention_layernorm.forward(h.clone()))?;
             h = h + m;
         }
-        let h = self.norm.forward(h);
-        let w = match &self.lm_head {
-            Some(w) => w.val(),
-            None => self.embed_tokens.weight.val(),
-        };
-        let [b, t, d] = h.dims();
-        let v = w.dims()[0];
-        Ok(h.reshape([b * t, d])
-            .matmul(w.transpose())
-            .reshape([b, t, v]))
+        let h = self.norm.forward(h); // [b, t, d]
+        Ok((self.logits(h.clone()), h))
     }
 }
 
@@ -225,85 +261,4 @@ pub fn cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llama::CompressionPolicy;
-    use burn::tensor::TensorData;
-
-    fn tokens(v: Vec<i64>, b: usize, t: usize, device: &Device) -> Tensor<2, Int> {
-        Tensor::<1, Int>::from_data(TensorData::new(v, [b * t]), device).reshape([b, t])
-    }
-
-    fn tiny(policy: CompressionPolicy) -> LlamaConfig {
-        LlamaConfig::new(97, 64, 2, 4, 2, 128)
-            .with_max_seq_len(32)
-            .with_compression(policy)
-    }
-
-    #[test]
-    fn shapes_initial_loss_and_causality() {
-        let device = Device::flex();
-        let m = tiny(CompressionPolicy::new()).init(&device).unwrap();
-        let seq: Vec<i64> = (0..16).map(|i| (i * 7 % 97) as i64).collect();
-        let logits = m.forward(tokens(seq.clone(), 1, 16, &device)).unwrap();
-        assert_eq!(logits.dims(), [1, 16, 97]);
-        // Small init: the loss starts near ln(vocab).
-        let loss = cross_entropy(logits.clone(), tokens(seq.clone(), 1, 16, &device));
-        let l = loss
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap()[0];
-        assert!((l - (97f32).ln()).abs() < 0.1, "initial loss {l}");
-        // Changing the last token must not change earlier positions' logits.
-        let mut seq2 = seq.clone();
-        seq2[15] = 3;
-        let l2 = m.forward(tokens(seq2, 1, 16, &device)).unwrap();
-        let a = logits
-            .slice([0..1, 0..15, 0..97])
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap();
-        let b = l2
-            .slice([0..1, 0..15, 0..97])
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap();
-        assert_eq!(a, b);
-    }
-
-    #[test]
-    fn compressed_model_trains_with_sgd() {
-        let device = Device::flex().autodiff();
-        let policy = CompressionPolicy::new()
-            .with_weight(Some("nvfp4".into()))
-            .with_input(Some("nvfp4".into()));
-        let mut m = tiny(policy).init(&device).unwrap();
-        assert!(m.layers[0].mlp.down_proj.weight_format().is_some());
-        assert!(m.lm_head.is_some());
-        // Memorise one short sequence with plain SGD: the loss must fall.
-        let seq: Vec<i64> = (0..17).map(|i| (i * 5 % 97) as i64).collect();
-        let x = tokens(seq[..16].to_vec(), 1, 16, &device);
-        let y = tokens(seq[1..].to_vec(), 1, 16, &device);
-        let mut losses = Vec::new();
-        use burn::optim::{GradientsParams, SgdConfig};
-        let mut opt = SgdConfig::new().init();
-        for _ in 0..30 {
-            let loss = cross_entropy(m.forward(x.clone()).unwrap(), y.clone());
-            losses.push(
-                loss.clone()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .unwrap()[0],
-            );
-            let grads = GradientsParams::from_grads(loss.backward(), &m);
-            m = opt.step(0.5, m, grads);
-        }
-        // The init is random (Burn's global generator), so judge the best late loss, not one step.
-        let late = losses[20..].iter().cloned().fold(f32::INFINITY, f32::min);
-        assert!(late < losses[0] - 0.5, "{losses:?}");
-    }
-}
+mod tests;

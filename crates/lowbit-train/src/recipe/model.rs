@@ -25,22 +25,16 @@ impl ModelDims {
         self.d_model / self.n_heads
     }
 
-    /// Every linear inside the blocks as (HF name, d_in, d_out).
+    /// Every linear inside the blocks as (HF name, d_in, d_out): lowbit-nn's one list
+    /// ([`lowbit_nn::llama::linears`]), which the model is built from.
     pub fn linears(&self) -> Vec<(String, usize, usize)> {
-        let hd = self.head_dim();
-        let mut v = Vec::new();
-        for i in 0..self.n_layers {
-            let a = format!("model.layers.{i}.self_attn");
-            let m = format!("model.layers.{i}.mlp");
-            v.push((format!("{a}.q_proj"), self.d_model, self.n_heads * hd));
-            v.push((format!("{a}.k_proj"), self.d_model, self.n_kv_heads * hd));
-            v.push((format!("{a}.v_proj"), self.d_model, self.n_kv_heads * hd));
-            v.push((format!("{a}.o_proj"), self.n_heads * hd, self.d_model));
-            v.push((format!("{m}.gate_proj"), self.d_model, self.d_ff));
-            v.push((format!("{m}.up_proj"), self.d_model, self.d_ff));
-            v.push((format!("{m}.down_proj"), self.d_ff, self.d_model));
-        }
-        v
+        lowbit_nn::llama::linears(
+            self.n_layers,
+            self.d_model,
+            self.n_heads,
+            self.n_kv_heads,
+            self.d_ff,
+        )
     }
 }
 

@@ -7,7 +7,7 @@ use super::state::TrainState;
 use super::task::Task;
 use crate::checkpoint::{CheckpointError, CheckpointStore};
 use lowbit_nn::hf::write_safetensors;
-use lowbit_optim::AdamW;
+use lowbit_optim::Optimizer;
 use std::path::{Path, PathBuf};
 
 /// The parts of every checkpoint that do not change during a run.
@@ -32,7 +32,7 @@ impl<T: Task> Checkpointer<'_, T> {
     pub fn save(
         &self,
         model: &T::Model,
-        opt: &AdamW,
+        opt: &dyn Optimizer<T::Model>,
         state: &TrainState,
     ) -> Result<PathBuf, TrainError> {
         let opt_state = opt.state_dict()?;

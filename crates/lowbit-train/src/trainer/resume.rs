@@ -9,7 +9,7 @@ use crate::checkpoint::{CheckpointError, CheckpointStore, Manifest};
 use crate::recipe::Recipe;
 use burn::tensor::Device;
 use lowbit_nn::hf::read_safetensors;
-use lowbit_optim::{AdamW, AdamWConfig};
+use lowbit_optim::Optimizer;
 use std::path::{Path, PathBuf};
 
 /// The verified checkpoint `resume` names in `store`, or `None` for a fresh start; a fresh run
@@ -84,18 +84,21 @@ pub(super) fn check_resume_recipe(
     Ok(warnings)
 }
 
-/// The task's model, the optimizer's moments and `state.json` of checkpoint `dir`.
+/// A restored model, its optimizer and `state.json`.
+type Restored<M> = (M, Box<dyn Optimizer<M>>, TrainState);
+
+/// The task's model and `state.json` of checkpoint `dir`, with `opt` (fresh, configured)
+/// given the checkpoint's optimizer state.
 pub(super) fn restore<T: Task>(
     task: &T,
     dir: &Path,
-    adam: AdamWConfig,
+    mut opt: Box<dyn Optimizer<T::Model>>,
     ad: &Device,
     device: &Device,
-) -> Result<(T::Model, AdamW, TrainState), TrainError> {
+) -> Result<Restored<T::Model>, TrainError> {
     let state = TrainState::read(&dir.join("state.json"))?;
     let model = task.load_model(dir, ad)?;
-    let mut opt = AdamW::new(adam);
     let moments = read_safetensors(&dir.join("optimizer.safetensors"))?;
-    opt.load_state_dict(&moments, state.optimizer_steps, device)?;
+    opt.load_state_dict(&model, &moments, state.optimizer_steps, device)?;
     Ok((model, opt, state))
 }

@@ -14,7 +14,7 @@ use crate::checkpoint::CheckpointStore;
 use crate::recipe::Recipe;
 use crate::schedule::OneCycle;
 use lowbit_data::{Sampler, TokenDataset};
-use lowbit_optim::AdamWConfig;
+use lowbit_optim::{AdamW, AdamWConfig};
 use std::path::Path;
 use std::time::Instant;
 
@@ -107,13 +107,13 @@ pub fn train(
             log_every: recipe.log.every_steps,
             checkpoint_every: recipe.checkpoint.every_steps,
         },
-        adam: AdamWConfig {
+        optimizer: Box::new(AdamW::new(AdamWConfig {
             beta1: t.beta1,
             beta2: t.beta2,
             eps: t.eps,
             weight_decay: t.weight_decay,
             weight_decay_rule: t.weight_decay_rule,
-        },
+        })),
         keep_last: recipe.checkpoint.keep_last,
         recipe_toml,
         fresh_state,

@@ -16,16 +16,17 @@ use super::task::Task;
 use crate::checkpoint::{CheckpointStore, sha256_hex};
 use crate::metrics::MetricsSink;
 use burn::tensor::Device;
-use lowbit_optim::{AdamW, AdamWConfig};
+use lowbit_optim::Optimizer;
 use std::path::Path;
 use std::time::Instant;
 
 /// What a run of a task is, besides the task.
-pub struct TaskRun<'a> {
+pub struct TaskRun<'a, M> {
     /// Loop settings.
     pub loop_cfg: LoopConfig,
-    /// Optimizer settings.
-    pub adam: AdamWConfig,
+    /// The optimizer, fresh and configured (which parameters it trains, and how: e.g. AdamW with
+    /// parameter groups); a resumed run loads the checkpoint's state into it.
+    pub optimizer: Box<dyn Optimizer<M>>,
     /// Checkpoints kept.
     pub keep_last: usize,
     /// The resolved recipe (hashed into `state.json`, copied into every checkpoint).
@@ -63,7 +64,7 @@ impl ResumeCheck for NoResumeCheck {}
 /// the task or `check` report.
 pub fn train_task<T: Task>(
     task: &T,
-    run: TaskRun<'_>,
+    run: TaskRun<'_, T::Model>,
     opts: &TrainOptions,
     check: &mut dyn ResumeCheck,
 ) -> Result<TrainSummary, TrainError> {
@@ -98,11 +99,11 @@ pub fn train_task<T: Task>(
     let (model, opt, mut state) = match &resume_dir {
         Some(dir) => {
             warnings.extend(check.before(dir)?);
-            let (model, opt, mut state) = restore(task, dir, run.adam, &ad, &device)?;
+            let (model, opt, mut state) = restore(task, dir, run.optimizer, &ad, &device)?;
             check.after(&mut state)?;
             (model, opt, state)
         }
-        None => (task.init_model(&ad)?, AdamW::new(run.adam), run.fresh_state),
+        None => (task.init_model(&ad)?, run.optimizer, run.fresh_state),
     };
     state.recipe_sha256 = sha256_hex(run.recipe_toml.as_bytes());
     let resolved = run_dir.join("recipe.resolved.toml");

@@ -17,7 +17,7 @@ use crate::recipe::NonFinitePolicy;
 use crate::schedule::OneCycle;
 use burn::module::Module;
 use burn::tensor::Device;
-use lowbit_optim::{AdamW, GradNorms, clip_factor, grad_norms};
+use lowbit_optim::{GradNorms, Optimizer, clip_factor, grad_norms};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -47,8 +47,8 @@ pub struct LoopConfig {
 pub struct Start<M> {
     /// The model (on the autodiff device).
     pub model: M,
-    /// The optimizer with its moments.
-    pub opt: AdamW,
+    /// The optimizer with its state.
+    pub opt: Box<dyn Optimizer<M>>,
     /// Step counters, data cursor, RNG seeds.
     pub state: TrainState,
     /// The checkpoint this start was restored from.
@@ -192,7 +192,7 @@ pub(super) fn run_loop<T: Task>(
                 state.step -= 1;
                 state.sampler.cursor -= micro_batches as u64;
                 state.tokens_seen -= tokens_per_step;
-                let dir = ckpt.save(&model, &opt, &state)?;
+                let dir = ckpt.save(&model, opt.as_ref(), &state)?;
                 return Err(TrainError::NonFinite {
                     step: state.step + 1,
                     what: what.clone(),
@@ -204,7 +204,7 @@ pub(super) fn run_loop<T: Task>(
             // checkpoint — the final ones too) still run below.
         } else {
             let scale = clip_factor(grad_norm, cfg.grad_clip) / micro_batches as f64;
-            model = opt.step(model, g.grads, lr, scale);
+            model = opt.step(model, g.grads, lr, scale)?;
             state.optimizer_steps = opt.steps();
             state.last_loss = Some(loss);
             let dt = step_started.elapsed().as_secs_f64();
@@ -256,11 +256,11 @@ pub(super) fn run_loop<T: Task>(
             reporter.step(state.step, loss);
         }
         if is_last || state.step % cfg.checkpoint_every.max(1) == 0 {
-            last_ckpt = Some(ckpt.save(&model, &opt, &state)?);
+            last_ckpt = Some(ckpt.save(&model, opt.as_ref(), &state)?);
         }
     }
     if interrupted && state.step > start_step {
-        last_ckpt = Some(ckpt.save(&model, &opt, &state)?);
+        last_ckpt = Some(ckpt.save(&model, opt.as_ref(), &state)?);
         reporter.warn(&format!(
             "stopped at step {}; checkpoint {} (continue with --resume auto)",
             state.step,

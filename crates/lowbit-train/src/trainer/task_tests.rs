@@ -8,7 +8,7 @@ use crate::schedule::OneCycle;
 use burn::tensor::{Device, Tensor, TensorData};
 use lowbit_nn::hf::{load_state_dict, read_safetensors, state_dict, write_safetensors};
 use lowbit_nn::{CompressedLinear, CompressedLinearConfig};
-use lowbit_optim::AdamWConfig;
+use lowbit_optim::{AdamW, AdamWConfig};
 use std::path::Path;
 
 /// Fit `y = x·W*ᵀ` with an NVFP4-weight linear; micro-batch `k`'s inputs are a pure function of k.
@@ -100,13 +100,13 @@ fn run(dir: &Path, resume: Resume, stop_after: Option<u64>) -> TrainSummary {
             log_every: 1,
             checkpoint_every: 2,
         },
-        adam: AdamWConfig {
+        optimizer: Box::new(AdamW::new(AdamWConfig {
             beta1: 0.9,
             beta2: 0.95,
             eps: 1e-8,
             weight_decay: 0.1,
             weight_decay_rule: Default::default(),
-        },
+        })),
         keep_last: 3,
         recipe_toml: "# regression\n",
         fresh_state: TrainState {
