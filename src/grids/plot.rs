@@ -15,12 +15,10 @@ impl Figure for Levels<'_> {
         let series = self.0;
         root.fill(&WHITE).map_err(err)?;
         let n = series.len();
-        // One labelled key point per row (row 0 at the top).
-        let rows = (-0.5f64..(n as f64 - 0.5)).with_key_points((0..n).map(|i| i as f64).collect());
         let mut chart = chart(root, "grid levels (lowbit's definitions; grid max = 6)")
             .x_label_area_size(40)
             .y_label_area_size(170)
-            .build_cartesian_2d(-6.6f64..6.6f64, rows)
+            .build_cartesian_2d(-6.6f64..6.6f64, -0.5f64..(n as f64 - 0.5))
             .map_err(err)?;
         let label = |y: &f64| {
             let i = y.round();
@@ -32,6 +30,7 @@ impl Figure for Levels<'_> {
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .y_labels(n)
             .y_label_formatter(&label)
             .x_desc("level")
             .label_style((SANS, 14))
