@@ -6,9 +6,9 @@ mod data_cmd;
 mod eval_cmd;
 mod formats_cmd;
 mod generate_cmd;
-mod grids_cmd;
+mod grids;
 mod quantize_cmd;
-mod scaling_cmd;
+mod scaling;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -39,13 +39,13 @@ enum Cmd {
     /// Train a model from a recipe (recipes/*.toml): `lowbit train --recipe nvfp4-po2`.
     Train(train_cmd::TrainArgs),
     /// Scaling laws: fit Chinchilla / unified laws to runs, capacity per format.
-    Scaling(scaling_cmd::ScalingArgs),
+    Scaling(scaling::ScalingArgs),
     /// Mean next-token NLL and perplexity of a checkpoint on a text file.
     Eval(eval_cmd::EvalArgs),
     /// Continue a prompt with a checkpoint (greedy or seeded top-p sampling).
     Generate(generate_cmd::GenerateArgs),
     /// Learn multi-grid families from a checkpoint (lowbit's MPO2 / PO2(NF4)) and inspect grid files.
-    Grids(grids_cmd::GridsArgs),
+    Grids(grids::GridsArgs),
 }
 
 fn main() {
@@ -53,12 +53,12 @@ fn main() {
     let result = match cli.cmd {
         Cmd::Formats(a) => formats_cmd::run(a),
         Cmd::Quantize(a) => quantize_cmd::run(a),
-        Cmd::Scaling(a) => scaling_cmd::run(a),
+        Cmd::Scaling(a) => scaling::run(a),
         Cmd::Data(a) => data_cmd::run(a),
         Cmd::Train(a) => train_cmd::run(a),
         Cmd::Eval(a) => eval_cmd::run(a),
         Cmd::Generate(a) => generate_cmd::run(a),
-        Cmd::Grids(a) => grids_cmd::run(a),
+        Cmd::Grids(a) => grids::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,5 +1,5 @@
-//! Scaling-law sweeps and fits. The fits (everything but [`sweep`]) work on run data alone;
-//! [`sweep`] trains a grid of runs through `lowbit-train` and writes that data.
+//! Scaling-law fits: pure math on run data (a CSV or JSON lines of N, D, loss per run), no Burn.
+//! The sweeps that train the runs and write that data live above the trainer, in `lowbit-sweep`.
 //!
 //! - Chinchilla law L = E + A/N^α + B/D^β, fitted as in Hoffmann et al. 2022 (Approach 3):
 //!   Huber (δ = 1e-3) on log-space residuals of log L̂ = LSE(a − α·log N, b − β·log D, e), L-BFGS
@@ -39,7 +39,6 @@ mod optimal;
 mod plot;
 mod report;
 mod solver;
-pub mod sweep;
 mod synth;
 
 pub use bootstrap::{BootstrapInit, BootstrapSummary, Interval, bootstrap};
@@ -52,7 +51,7 @@ pub use fit::{FitConfig, fit};
 pub use law::{Law, LawParams, RhoMode};
 pub use objective::{huber, huber_grad};
 pub use optimal::{ComputeOptimal, compute_optimal};
-pub use plot::plot;
+pub use plot::{CurveBudget, LossCurve, loss_curves, plot};
 pub use report::{ExcludedPoint, FitReport, FormatRow, LeaveOneFormatOut, LofoRow, ResidualStats};
 pub use solver::{InitGrid, SolverOptions};
 pub use synth::{SyntheticFormat, SyntheticSpec, epoch_law, log_space, synthetic_points};

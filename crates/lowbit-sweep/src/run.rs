@@ -2,148 +2,16 @@
 //! uses every core), skipping finished runs and resuming unfinished ones, then write the summary
 //! CSV in the fitting schema (`summary.csv`) and a report of what happened (`sweep.json`).
 
-use super::error::SweepError;
-use super::expand::PlannedRun;
-use crate::data::{Point, write_points_csv};
+use crate::error::SweepError;
+use crate::expand::PlannedRun;
+use crate::outcome::{RunOutcome, RunStatus, SweepEvent, SweepOptions, SweepReport};
+use crate::summary::summary_points;
 use lowbit_data::TokenDataset;
+use lowbit_scaling::write_points_csv;
 use lowbit_train::checkpoint::Manifest;
-use lowbit_train::trainer::{Progress, Resume, TrainOptions, TrainState, load_dataset, train};
+use lowbit_train::trainer::{Resume, TrainOptions, TrainState, load_dataset, train};
 use lowbit_train::{CheckpointStore, checkpoint::sha256_hex};
-use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
-/// Gaussian samples per format for the `gmse` column (SE ≈ 0.1% for 4-bit formats).
-pub const GMSE_SAMPLES: usize = 1 << 20;
-
-/// Options of a sweep that are not part of the plan.
-#[derive(Debug, Clone)]
-pub struct SweepOptions {
-    /// Repository root: corpora, `datasets/cache/` and `grids/` are resolved against it.
-    pub root: PathBuf,
-    /// Output directory (run directories, `summary.csv`, `sweep.json`).
-    pub out: PathBuf,
-    /// Progress display of each run's trainer.
-    pub progress: Progress,
-    /// Set by a signal handler: the current run finishes its step, checkpoints, and the sweep
-    /// stops (a later invocation resumes it).
-    pub stop: Arc<AtomicBool>,
-    /// Stop the first run that trains once it has this many steps, as if interrupted (tests).
-    pub stop_after_steps: Option<u64>,
-}
-
-impl SweepOptions {
-    /// Options for a sweep rooted at `root` writing into `out`, quiet runs.
-    pub fn new(root: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
-        Self {
-            root: root.into(),
-            out: out.into(),
-            progress: Progress::Quiet,
-            stop: Arc::new(AtomicBool::new(false)),
-            stop_after_steps: None,
-        }
-    }
-}
-
-/// What the sweep did with one run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
-pub enum RunStatus {
-    /// Its final checkpoint exists and verifies: not trained again.
-    Skipped,
-    /// Trained from scratch to the end.
-    Trained,
-    /// Continued from a checkpoint at `from_step` to the end.
-    Resumed {
-        /// The step it continued from.
-        from_step: u64,
-    },
-    /// Stopped (signal or `stop_after_steps`) at `at_step` with a checkpoint.
-    Interrupted {
-        /// Completed steps.
-        at_step: u64,
-    },
-}
-
-/// One run of the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunOutcome {
-    /// Run name (= directory name).
-    pub run: String,
-    /// Size label.
-    pub size: String,
-    /// Budget label.
-    pub budget: String,
-    /// Recipe label (`format` column).
-    pub format: String,
-    /// Weight format of the recipe (`none` = full precision).
-    pub weight_format: String,
-    /// Input-activation format (`none` = full precision).
-    pub act_format: String,
-    /// Non-embedding parameters.
-    pub n_params: u64,
-    /// Planned steps.
-    pub steps: u64,
-    /// Planned tokens (steps · batch · seq_len).
-    pub tokens: u64,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Final validation loss (absent for an interrupted run).
-    pub val_loss: Option<f64>,
-    /// What happened.
-    pub status: RunStatus,
-    /// Wall time of this invocation's training (0 when skipped).
-    pub wall_s: f64,
-    /// Training throughput of this invocation (0 when skipped).
-    pub tok_s: f64,
-    /// Non-fatal problems (changed recipe, skipped corrupt checkpoints).
-    pub warnings: Vec<String>,
-}
-
-/// What a sweep did.
-#[derive(Debug, Clone, Serialize)]
-pub struct SweepReport {
-    /// The plan's description.
-    pub description: String,
-    /// Output directory.
-    pub out: PathBuf,
-    /// One outcome per run reached, in plan order.
-    pub runs: Vec<RunOutcome>,
-    /// Runs of the plan.
-    pub planned: usize,
-    /// Stopped before every run finished (no summary written).
-    pub interrupted: bool,
-    /// `summary.csv`, when every run finished.
-    pub summary_csv: Option<PathBuf>,
-    /// The summary's points (fitting schema), when every run finished.
-    #[serde(skip)]
-    pub points: Vec<Point>,
-}
-
-/// Progress notifications, for the caller to print.
-#[derive(Debug)]
-pub enum SweepEvent<'a> {
-    /// Run `index` (0-based) of `total` is about to train (or be skipped).
-    Start {
-        /// 0-based index.
-        index: usize,
-        /// Runs in the plan.
-        total: usize,
-        /// The run.
-        run: &'a PlannedRun,
-    },
-    /// Run `index` is done.
-    Done {
-        /// 0-based index.
-        index: usize,
-        /// Runs in the plan.
-        total: usize,
-        /// What happened.
-        outcome: &'a RunOutcome,
-    },
-}
 
 /// Where a run directory stands relative to its plan.
 enum Found {
@@ -192,7 +60,7 @@ fn inspect(run: &PlannedRun) -> Result<Found, SweepError> {
     Ok(Found::Partial(newest))
 }
 
-/// Trains every run of `runs` (from [`super::expand`]) that is not finished, then writes
+/// Trains every run of `runs` (from [`crate::expand()`]) that is not finished, then writes
 /// `summary.csv` and `sweep.json` into `opts.out`. `on_event` sees each run start and end.
 pub fn run_sweep(
     description: &str,
@@ -343,60 +211,4 @@ fn run_one(
         }
     }
     Ok(outcome)
-}
-
-/// Points of the summary: one per run, the final validation loss, and the weight format's GMSE
-/// for quantized recipes (input of `--rho capacity`).
-fn summary_points(
-    runs: &[PlannedRun],
-    outcomes: &[RunOutcome],
-    root: &Path,
-) -> Result<Vec<Point>, SweepError> {
-    let mut gmse: BTreeMap<String, f64> = BTreeMap::new();
-    let mut points = Vec::new();
-    for (run, o) in runs.iter().zip(outcomes) {
-        let Some(loss) = o.val_loss else { continue };
-        let g = match &run.recipe.compression.weight {
-            Some(w) => Some(match gmse.get(w) {
-                Some(g) => *g,
-                None => {
-                    let g = measure_gmse(run, w, root)?;
-                    gmse.insert(w.clone(), g);
-                    g
-                }
-            }),
-            None => None,
-        };
-        points.push(Point {
-            run: o.run.clone(),
-            format: o.format.clone(),
-            n_params: o.n_params as f64,
-            tokens: o.tokens as f64,
-            loss,
-            weight_format: Some(o.weight_format.clone()),
-            act_format: Some(o.act_format.clone()),
-            sparsity: None,
-            gmse: g,
-        });
-    }
-    Ok(points)
-}
-
-fn measure_gmse(run: &PlannedRun, format: &str, root: &Path) -> Result<f64, SweepError> {
-    let err = |message: String| SweepError::Gmse {
-        run: run.name.clone(),
-        format: format.to_string(),
-        message,
-    };
-    let mut reg = lowbit_formats::GridRegistry::builtin()
-        .with_dir(&root.join("grids"))
-        .map_err(|e| err(e.to_string()))?;
-    if let Some(f) = &run.recipe.compression.weight_grid_file {
-        reg = reg
-            .with_file(&root.join(f))
-            .map_err(|e| err(e.to_string()))?;
-    }
-    let f = lowbit_formats::Format::parse_with(format, &reg).map_err(|e| err(e.to_string()))?;
-    let g = lowbit_formats::gmse::gmse(&f, GMSE_SAMPLES, 0).map_err(|e| err(e.to_string()))?;
-    Ok(g.gmse)
 }

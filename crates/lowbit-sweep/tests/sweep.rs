@@ -4,7 +4,7 @@
 //! are errors naming the file and the key.
 
 use lowbit_scaling::load_points;
-use lowbit_scaling::sweep::{
+use lowbit_sweep::{
     LrRule, PlannedRun, RunStatus, SweepError, SweepOptions, SweepReport, expand,
     non_embedding_params, parse_plan, run_sweep,
 };
@@ -300,7 +300,7 @@ fn bad_plans_name_the_file_and_the_key() {
 #[test]
 fn the_committed_tiny_plan_runs_end_to_end_with_a_tiny_budget() {
     let path = root().join("recipes/sweeps/tiny.toml");
-    let mut plan = lowbit_scaling::sweep::load_plan(&path).expect("the committed plan parses");
+    let mut plan = lowbit_sweep::load_plan(&path).expect("the committed plan parses");
     assert_eq!(plan.recipes, ["bf16", "nvfp4", "int4-quest"]);
     assert_eq!(plan.sizes.len(), 3);
     plan.tokens.total = Some(vec![64.0, 128.0, 192.0]);

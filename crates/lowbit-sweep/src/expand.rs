@@ -1,8 +1,8 @@
 //! Plan → runs: every (size, budget, recipe) point becomes a resolved recipe with its step count,
 //! learning rate, non-embedding parameter count and a run name derived from its coordinates.
 
-use super::error::SweepError;
-use super::plan::{LrRule, SweepPlan, recipe_label};
+use crate::error::SweepError;
+use crate::plan::{LrRule, SweepPlan, recipe_label};
 use lowbit_train::Recipe;
 use lowbit_train::recipe::{ModelDims, load_recipe, resolve_model};
 use std::path::{Path, PathBuf};

@@ -67,7 +67,7 @@ pub enum SweepError {
     },
     /// Writing the summary failed.
     #[error(transparent)]
-    Scaling(#[from] crate::ScalingError),
+    Scaling(#[from] lowbit_scaling::ScalingError),
 }
 
 impl SweepError {
