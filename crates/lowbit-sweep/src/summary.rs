@@ -54,14 +54,9 @@ fn measure_gmse(run: &PlannedRun, format: &str, root: &Path) -> Result<f64, Swee
         format: format.to_string(),
         message,
     };
-    let mut reg = lowbit_formats::GridRegistry::builtin()
-        .with_dir(&root.join("grids"))
-        .map_err(|e| err(e.to_string()))?;
-    if let Some(f) = &run.recipe.compression.weight_grid_file {
-        reg = reg
-            .with_file(&root.join(f))
-            .map_err(|e| err(e.to_string()))?;
-    }
+    // The registry the run trained with (lowbit-train's one rule for a recipe's grids).
+    let reg = lowbit_train::recipe::recipe_registry(&run.recipe, root)
+        .map_err(|(key, message)| err(format!("{key}: {message}")))?;
     let f = lowbit_formats::Format::parse_with(format, &reg).map_err(|e| err(e.to_string()))?;
     let g = lowbit_formats::gmse::gmse(&f, GMSE_SAMPLES, 0).map_err(|e| err(e.to_string()))?;
     Ok(g.gmse)
