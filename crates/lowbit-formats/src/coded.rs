@@ -51,8 +51,10 @@ pub struct CodedParts {
     pub scales: Vec<f32>,
     /// Zero point of every block ([`DecodeRule::ZeroPoint`]; empty otherwise).
     pub zeros: Vec<f32>,
-    /// The tensor-wide second factor (NVFP4's global decode scale; 1 otherwise).
-    pub global: f32,
+    /// The tensor-wide second factor of formats that have one (NVFP4's global decode scale),
+    /// present whenever the format has it — even when it happens to be 1 — so a layer's
+    /// parameter set depends on the format, never on the data.
+    pub global: Option<f32>,
     /// Kept elements of a sparse composition (`None`: dense); dropped ones decode to +0.
     pub mask: Option<Vec<bool>>,
 }
@@ -72,7 +74,7 @@ impl CodedParts {
             let level = self.tables[self.table_of_block[b] as usize][c as usize];
             let s = self.scales[b];
             let v = match self.rule {
-                DecodeRule::Scaled => (level * s) * self.global,
+                DecodeRule::Scaled => (level * s) * self.global.unwrap_or(1.0),
                 DecodeRule::ZeroPoint => (level - self.zeros[b]) * s,
                 DecodeRule::Centred => level * s - s * 0.5,
             };
@@ -126,7 +128,7 @@ fn grid_parts(g: &GridFormat, e: &Encoded) -> Result<CodedParts, FormatError> {
         table_of_block,
         scales,
         zeros: Vec::new(),
-        global: global.dec,
+        global: (g.scale == ScaleRule::E4m3Global).then_some(global.dec),
         mask: None,
     })
 }
@@ -183,7 +185,7 @@ impl Format {
                     table_of_block: vec![0; scales.len()],
                     scales,
                     zeros,
-                    global: 1.0,
+                    global: None,
                     mask: None,
                 }
             }
@@ -213,7 +215,7 @@ impl Format {
                     table_of_block: vec![0; scales.len()],
                     scales,
                     zeros: Vec::new(),
-                    global: 1.0,
+                    global: None,
                     mask: None,
                 }
             }

@@ -141,8 +141,7 @@ impl ScalarCodes {
             weight_scale: float_param(p.scales.clone(), [rows, nb], true, device),
             weight_zero_point: (p.rule == DecodeRule::ZeroPoint)
                 .then(|| float_param(p.zeros.clone(), [rows, nb], true, device)),
-            weight_global_scale: (p.global != 1.0)
-                .then(|| float_param(vec![p.global], [1], false, device)),
+            weight_global_scale: p.global.map(|g| float_param(vec![g], [1], false, device)),
             weight_mask: p.mask.as_ref().map(|m| {
                 let v = m.iter().map(|&k| k as i64).collect();
                 int_param(v, [rows, cols], device)
