@@ -124,6 +124,9 @@ fn tokenizer_config(
     if let Some(pad) = &tok.pad {
         o.insert("pad_token".into(), json!(pad));
     }
+    if let Some(unk) = &tok.unk {
+        o.insert("unk_token".into(), json!(unk));
+    }
     o.insert("clean_up_tokenization_spaces".into(), json!(false));
     o.insert("model_max_length".into(), json!(ctx));
     if let Some(t) = g.optional("tokenizer.chat_template", GgufFile::get_str)? {

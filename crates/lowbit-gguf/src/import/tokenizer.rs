@@ -41,6 +41,8 @@ pub struct BuiltTokenizer {
     pub eos: Option<String>,
     /// See `bos`.
     pub pad: Option<String>,
+    /// See `bos`.
+    pub unk: Option<String>,
     /// `tokenizer.ggml.add_bos_token` (llama.cpp's default for BPE vocabularies: false).
     pub add_bos: bool,
 }
@@ -189,6 +191,7 @@ pub fn build(g: &GgufFile) -> Result<BuiltTokenizer, GgufError> {
     let bos = name("tokenizer.ggml.bos_token_id")?;
     let eos = name("tokenizer.ggml.eos_token_id")?;
     let pad = name("tokenizer.ggml.padding_token_id")?;
+    let unk = name("tokenizer.ggml.unknown_token_id")?;
     let add_bos = g
         .optional("tokenizer.ggml.add_bos_token", GgufFile::get_bool)?
         .unwrap_or(false);
@@ -225,6 +228,7 @@ pub fn build(g: &GgufFile) -> Result<BuiltTokenizer, GgufError> {
         bos,
         eos,
         pad,
+        unk,
         add_bos,
     })
 }
