@@ -225,6 +225,8 @@ fn import_err(b: Builder) -> String {
     let out = dir.path().join("out");
     let e = import_llama(&g, &out).unwrap_err().to_string();
     assert!(!out.exists(), "a failed import must not leave {out:?}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "staging directory left behind: {left:?}");
     e
 }
 
@@ -278,4 +280,20 @@ fn import_errors_name_the_culprit() {
         e.contains("token_embd.weight") || e.contains("head_count"),
         "{e}"
     );
+}
+
+#[test]
+fn add_bos_token_prepends_bos() {
+    let b = llama("llama", "gpt2")
+        .u32("tokenizer.ggml.bos_token_id", 0)
+        .bool("tokenizer.ggml.add_bos_token", true);
+    let g = GgufFile::from_bytes(b.build()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    import_llama(&g, &out).unwrap();
+    let tok = tokenizers::Tokenizer::from_file(out.join("tokenizer.json")).unwrap();
+    assert_eq!(tok.encode("ab", true).unwrap().get_ids(), &[0, 2]);
+    assert_eq!(tok.encode("ab", false).unwrap().get_ids(), &[2]);
+    let cfg = std::fs::read_to_string(out.join("tokenizer_config.json")).unwrap();
+    assert!(cfg.contains("\"add_bos_token\": true"), "{cfg}");
 }

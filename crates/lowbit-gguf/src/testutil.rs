@@ -36,6 +36,9 @@ impl Builder {
     pub fn f32(self, key: &str, v: f32) -> Self {
         self.raw(key, 6, v.to_le_bytes().to_vec())
     }
+    pub fn bool(self, key: &str, v: bool) -> Self {
+        self.raw(key, 7, vec![u8::from(v)])
+    }
     pub fn str(self, key: &str, v: &str) -> Self {
         self.raw(key, 8, string(v))
     }

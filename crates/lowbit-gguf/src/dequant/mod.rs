@@ -85,6 +85,18 @@ mod tests {
     }
 
     #[test]
+    fn q8_k_by_hand() {
+        // gguf-py has no Q8_K dequantizer, so this one is checked by hand: f32 d, i8 qs.
+        let mut b = [0u8; 292];
+        b[0..4].copy_from_slice(&0.25f32.to_le_bytes());
+        b[4] = (-128i8) as u8;
+        b[259] = 5;
+        b[260..].fill(0xFF); // bsums: ignored by dequantization
+        let y = dequantize(GgmlType::Q8_K, &b, 256).unwrap();
+        assert_eq!((y[0], y[1], y[255]), (-32.0, 0.0, 1.25));
+    }
+
+    #[test]
     fn q8_0_by_hand() {
         // d = 0.5 (f16 0x3800), qs = -3, 0, 127, 0...
         let mut b = [0u8; 34];

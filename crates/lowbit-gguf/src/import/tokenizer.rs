@@ -232,3 +232,42 @@ pub fn build(g: &GgufFile) -> Result<BuiltTokenizer, GgufError> {
         add_bos,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer};
+
+    fn pieces(pre: &str, text: &str) -> Vec<String> {
+        let p = pre_tokenizer(pre).unwrap();
+        let mut s = PreTokenizedString::from(text);
+        p.pre_tokenize(&mut s).unwrap();
+        s.get_splits(OffsetReferential::Original, OffsetType::Byte)
+            .into_iter()
+            .map(|(piece, _, _)| piece.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn pre_tokenizers_split_as_llama_cpp() {
+        let text = "Hello world 1234!";
+        assert_eq!(pieces("gpt2", text), ["Hello", "Ġworld", "Ġ1234", "!"]);
+        assert_eq!(
+            pieces("smollm", text),
+            ["Hello", "Ġworld", "Ġ", "1", "2", "3", "4", "!"]
+        );
+        assert_eq!(
+            pieces("llama-bpe", text),
+            ["Hello", "Ġworld", "Ġ", "123", "4", "!"]
+        );
+        // default: punctuation runs, then GPT-2, then digit runs, then runs of three digits.
+        assert_eq!(
+            pieces("default", text),
+            ["Hello", "Ġworld", "Ġ", "123", "4", "!"]
+        );
+        assert!(matches!(
+            pre_tokenizer("qwen2"),
+            Err(GgufError::UnknownPreTokenizer { .. })
+        ));
+    }
+}
