@@ -15,6 +15,10 @@ Fixtures:
     llama-tiny.gguf                       a 2-layer llama (hidden 64, 4 heads, 2 kv heads, gpt2
                                           BPE vocab with merges and special tokens, smollm pre)
     llama-tiny.expected.safetensors       its HF tensors: gguf-dequantized, Q/K un-permuted in NumPy
+    spm-vocab.gguf, spm-vocab.expected.json  a SentencePiece ("llama") vocabulary with scores and
+                                          byte tokens, and the ids llama.cpp's SPM tokenizer gives
+                                          for a few strings (re-implemented below from
+                                          llm_tokenizer_spm in src/llama-vocab.cpp)
 
 Usage:
     python3 tools/gen_gguf_fixtures.py            # (re)write tests/fixtures/gguf/
@@ -306,6 +310,69 @@ def write_llama(out: Path) -> None:
     write_safetensors(out / "llama-tiny.expected.safetensors", expected)
 
 
+# --- SentencePiece vocabulary -------------------------------------------------------------------
+
+SPM_PIECES = ["▁", *"abcdefghijklmnopqrstuvwxyzH", *"0123456789", "!", ",", ".", "'",
+              "he", "ll", "llo", "▁t", "▁the", "▁a", "▁he", "▁hello", "▁H", "▁Hello", "or", "ld",
+              "▁w", "▁wor", "▁world", "in", "▁in", "▁is", "▁i", "is", "▁▁", "▁1", "12", "▁12"]
+
+
+def spm_vocab() -> tuple[list[str], list[float], list[int]]:
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + SPM_PIECES
+    types = [int(gguf.TokenType.UNKNOWN), int(gguf.TokenType.CONTROL), int(gguf.TokenType.CONTROL)] \
+        + [int(gguf.TokenType.BYTE)] * 256 + [int(gguf.TokenType.NORMAL)] * len(SPM_PIECES)
+    # Later pieces score lower, as in SentencePiece BPE vocabularies (score = -rank).
+    scores = [0.0] * (3 + 256) + [-float(i) for i in range(len(SPM_PIECES))]
+    return tokens, scores, types
+
+
+def spm_tokenize(text: str, tokens: list[str], scores: list[float]) -> list[int]:
+    """llama.cpp's SPM tokenizer: add the space prefix, escape spaces as U+2581, start from the
+    characters, repeatedly merge the adjacent pair whose concatenation is a token with the highest
+    score (ties: the leftmost pair), then map unmerged characters missing from the vocabulary to
+    their UTF-8 byte tokens."""
+    ids = {t: i for i, t in enumerate(tokens)}
+    syms = list((" " + text).replace(" ", "\u2581"))
+    while True:
+        best = None
+        for i in range(len(syms) - 1):
+            t = ids.get(syms[i] + syms[i + 1])
+            if t is not None and (best is None or scores[t] > best[0]):
+                best = (scores[t], i)
+        if best is None:
+            break
+        i = best[1]
+        syms[i:i + 2] = [syms[i] + syms[i + 1]]
+    out = []
+    for s in syms:
+        if s in ids:
+            out.append(ids[s])
+        else:
+            out.extend(ids[f"<0x{b:02X}>"] for b in s.encode("utf-8"))
+    return out
+
+
+SPM_TEXTS = ["Hello world", "the hello is in", "Hi, é!", "  12 1234", "a\nb", "it's"]
+
+
+def write_spm(out: Path) -> None:
+    tokens, scores, types = spm_vocab()
+    w = writer(out / "spm-vocab.gguf", "llama")
+    w.add_tokenizer_model("llama")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_add_bos_token(True)
+    w.add_add_space_prefix(True)
+    finish(w)
+    expected = {"texts": SPM_TEXTS, "ids": [spm_tokenize(t, tokens, scores) for t in SPM_TEXTS]}
+    (out / "spm-vocab.expected.json").write_text(json.dumps(expected, ensure_ascii=False, indent=1) + "\n")
+
+
 def generate(out: Path) -> None:
     for pkg, want in PINS.items():
         have = version(pkg)
@@ -315,6 +382,7 @@ def generate(out: Path) -> None:
     write_types(out)
     write_meta(out)
     write_llama(out)
+    write_spm(out)
 
 
 def main() -> None:

@@ -188,3 +188,45 @@ fn tiny_llama_imports_bit_exactly() {
         (Some(1), Some(2))
     );
 }
+
+#[test]
+fn sentencepiece_vocabulary_tokenizes_as_llama_cpp() {
+    let g = GgufFile::open(fixtures().join("spm-vocab.gguf")).unwrap();
+    let built = lowbit_gguf::import::tokenizer::build(&g).unwrap();
+    assert!(built.add_bos);
+    assert_eq!(built.unk.as_deref(), Some("<unk>"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    built.tokenizer.save(&path, false).unwrap();
+    let tok = tokenizers::Tokenizer::from_file(&path).unwrap();
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("spm-vocab.expected.json")).unwrap(),
+    )
+    .unwrap();
+    let texts = want["texts"].as_array().unwrap();
+    for (text, ids) in texts.iter().zip(want["ids"].as_array().unwrap()) {
+        let text = text.as_str().unwrap();
+        let ids: Vec<u32> = ids
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(
+            tok.encode(text, false).unwrap().get_ids(),
+            &ids[..],
+            "{text:?}"
+        );
+        let with_bos = tok.encode(text, true).unwrap();
+        assert_eq!(with_bos.get_ids()[0], 1, "{text:?}");
+        assert_eq!(
+            tok.decode(with_bos.get_ids(), true).unwrap(),
+            text,
+            "{text:?}"
+        );
+    }
+    // After a special token the space prefix is added again, as llama.cpp does.
+    let a = tok.encode("</s>the", false).unwrap();
+    let b = tok.encode("the", false).unwrap();
+    assert_eq!(&a.get_ids()[1..], b.get_ids());
+}

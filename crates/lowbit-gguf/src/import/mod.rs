@@ -6,6 +6,7 @@
 //! to the output directory before all of them passed.
 
 pub mod config;
+pub mod spm;
 pub mod tensors;
 pub mod tokenizer;
 mod write;

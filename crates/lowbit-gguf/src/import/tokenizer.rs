@@ -1,9 +1,10 @@
 //! `tokenizer.json` from a GGUF vocabulary, built with the `tokenizers` crate.
 //!
 //! Supported: `tokenizer.ggml.model = "gpt2"` (byte-level BPE: `tokens`, `merges`,
-//! `token_type`). Control tokens (type 3) become special added tokens and user-defined ones
-//! (type 4) plain added tokens, matched verbatim, as llama.cpp's `tokenizer_st_partition`
-//! matches both before BPE. The pre-tokenizer reproduces what llama.cpp's
+//! `token_type`) and `"llama"` (SentencePiece BPE with `scores` and byte tokens, see
+//! [`super::spm`]). Control and unknown tokens (types 3, 2) become special added tokens and
+//! user-defined ones (type 4) plain added tokens, matched verbatim, as llama.cpp's
+//! `tokenizer_st_partition` matches them before tokenizing the text between them. The pre-tokenizer reproduces what llama.cpp's
 //! `llm_tokenizer_bpe` (src/llama-vocab.cpp) does for `tokenizer.ggml.pre`.
 
 use crate::{GgufError, GgufFile};
@@ -21,6 +22,7 @@ use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
 /// GGUF token types (`llama_token_type` / gguf-py `TokenType`) the importer distinguishes.
+const TOKEN_UNKNOWN: i64 = 2;
 const TOKEN_CONTROL: i64 = 3;
 const TOKEN_USER_DEFINED: i64 = 4;
 
@@ -47,7 +49,7 @@ pub struct BuiltTokenizer {
     pub add_bos: bool,
 }
 
-fn tok_err(e: impl std::fmt::Display) -> GgufError {
+pub(super) fn tok_err(e: impl std::fmt::Display) -> GgufError {
     GgufError::Tokenizer(e.to_string())
 }
 
@@ -102,39 +104,12 @@ fn pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper, GgufError> {
     })
 }
 
-/// Builds the tokenizer of `g`.
-///
-/// # Errors
-/// [`GgufError::Unsupported`] for a tokenizer model other than `gpt2`,
-/// [`GgufError::UnknownPreTokenizer`], key errors naming the `tokenizer.ggml.*` key, and
-/// [`GgufError::Tokenizer`] if the vocabulary is inconsistent (duplicate tokens, a merge that
-/// is not two tokens, a special id out of range).
-pub fn build(g: &GgufFile) -> Result<BuiltTokenizer, GgufError> {
-    let model = g.get_str("tokenizer.ggml.model")?;
-    if model != "gpt2" {
-        return Err(GgufError::Unsupported {
-            what: "tokenizer.ggml.model".to_string(),
-            message: format!(
-                "{model:?}; only \"gpt2\" (byte-level BPE) vocabularies can be imported"
-            ),
-        });
-    }
+/// The byte-level BPE model of a `gpt2` vocabulary, with pre-tokenizer and decoder.
+fn byte_level_bpe(g: &GgufFile, tokens: &[&str]) -> Result<Tokenizer, GgufError> {
     let pre = g
         .optional("tokenizer.ggml.pre", GgufFile::get_str)?
         .unwrap_or("default");
     let pre = pre_tokenizer(pre)?;
-    let tokens = g.get_str_array("tokenizer.ggml.tokens")?;
-    let types = match g.optional("tokenizer.ggml.token_type", GgufFile::get_i64_array)? {
-        Some(t) if t.len() != tokens.len() => {
-            return Err(GgufError::WrongType {
-                key: "tokenizer.ggml.token_type".to_string(),
-                expected: "one type per token",
-                found: format!("{} types for {} tokens", t.len(), tokens.len()),
-            });
-        }
-        Some(t) => t,
-        None => vec![1; tokens.len()],
-    };
     let merges_raw = g.get_str_array("tokenizer.ggml.merges")?;
     let mut vocab = Vocab::default();
     for (i, t) in tokens.iter().enumerate() {
@@ -162,19 +137,39 @@ pub fn build(g: &GgufFile) -> Result<BuiltTokenizer, GgufError> {
     let mut tokenizer = Tokenizer::new(bpe);
     tokenizer.with_pre_tokenizer(Some(pre));
     tokenizer.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevelDecoder::default())));
+    Ok(tokenizer)
+}
 
-    let mut added = Vec::new();
-    for (t, ty) in tokens.iter().zip(&types) {
-        match *ty {
-            TOKEN_CONTROL => added.push(AddedToken::from(t.to_string(), true)),
-            TOKEN_USER_DEFINED => {
-                added.push(AddedToken::from(t.to_string(), false).normalized(false))
-            }
-            _ => {}
-        }
+/// Builds the tokenizer of `g`.
+///
+/// # Errors
+/// [`GgufError::Unsupported`] for a tokenizer model other than `gpt2` and `llama`,
+/// [`GgufError::UnknownPreTokenizer`], key errors naming the `tokenizer.ggml.*` key, and
+/// [`GgufError::Tokenizer`] if the vocabulary is inconsistent (duplicate tokens, a merge that
+/// is not two tokens, a special id out of range).
+pub fn build(g: &GgufFile) -> Result<BuiltTokenizer, GgufError> {
+    let model = g.get_str("tokenizer.ggml.model")?;
+    if model != "gpt2" && model != "llama" {
+        return Err(GgufError::Unsupported {
+            what: "tokenizer.ggml.model".to_string(),
+            message: format!(
+                "{model:?}; only \"gpt2\" (byte-level BPE) and \"llama\" (SentencePiece BPE) \
+                 vocabularies can be imported"
+            ),
+        });
     }
-    tokenizer.add_special_tokens(&added);
-
+    let tokens = g.get_str_array("tokenizer.ggml.tokens")?;
+    let types = match g.optional("tokenizer.ggml.token_type", GgufFile::get_i64_array)? {
+        Some(t) if t.len() != tokens.len() => {
+            return Err(GgufError::WrongType {
+                key: "tokenizer.ggml.token_type".to_string(),
+                expected: "one type per token",
+                found: format!("{} types for {} tokens", t.len(), tokens.len()),
+            });
+        }
+        Some(t) => t,
+        None => vec![1; tokens.len()],
+    };
     let name = |key: &str| -> Result<Option<String>, GgufError> {
         match g.optional(key, GgufFile::get_u32)? {
             None => Ok(None),
@@ -192,16 +187,33 @@ pub fn build(g: &GgufFile) -> Result<BuiltTokenizer, GgufError> {
     let eos = name("tokenizer.ggml.eos_token_id")?;
     let pad = name("tokenizer.ggml.padding_token_id")?;
     let unk = name("tokenizer.ggml.unknown_token_id")?;
+    let spm = model == "llama";
+    let mut tokenizer = if spm {
+        super::spm::build(g, &tokens, unk.as_deref())?
+    } else {
+        byte_level_bpe(g, &tokens)?
+    };
+    // llama.cpp's defaults when the key is absent: BOS for SentencePiece, none for BPE.
     let add_bos = g
         .optional("tokenizer.ggml.add_bos_token", GgufFile::get_bool)?
-        .unwrap_or(false);
+        .unwrap_or(spm);
 
-    // ByteLevel post-processing only trims offsets; with add_bos the BOS template follows.
-    let byte_level = PostProcessorWrapper::ByteLevel(ByteLevel::new(false, true, true));
-    let post = match (&bos, add_bos) {
+    let mut added = Vec::new();
+    for (t, ty) in tokens.iter().zip(&types) {
+        match *ty {
+            TOKEN_CONTROL | TOKEN_UNKNOWN => added.push(AddedToken::from(t.to_string(), true)),
+            TOKEN_USER_DEFINED => {
+                added.push(AddedToken::from(t.to_string(), false).normalized(false))
+            }
+            _ => {}
+        }
+    }
+    tokenizer.add_special_tokens(&added);
+
+    let template = match (&bos, add_bos) {
         (Some(b), true) => {
             let id = g.get_u32("tokenizer.ggml.bos_token_id")?;
-            let template = TemplateProcessing::builder()
+            let t = TemplateProcessing::builder()
                 .try_single(format!("{b} $A"))
                 .map_err(tok_err)?
                 .try_pair(format!("{b} $A:0 {b}:1 $B:1"))
@@ -209,19 +221,29 @@ pub fn build(g: &GgufFile) -> Result<BuiltTokenizer, GgufError> {
                 .special_tokens(vec![(b.clone(), id)])
                 .build()
                 .map_err(tok_err)?;
-            PostProcessorWrapper::Sequence(ProcessorSequence::new(vec![
-                byte_level,
-                PostProcessorWrapper::Template(template),
-            ]))
+            Some(PostProcessorWrapper::Template(t))
         }
         (None, true) => {
             return Err(GgufError::MissingKey {
                 key: "tokenizer.ggml.bos_token_id".to_string(),
             });
         }
-        _ => byte_level,
+        _ => None,
     };
-    tokenizer.with_post_processor(Some(post));
+    // Byte-level vocabularies: ByteLevel post-processing (it only trims offsets), then BOS.
+    let post = match (spm, template) {
+        (true, t) => t,
+        (false, None) => Some(PostProcessorWrapper::ByteLevel(ByteLevel::new(
+            false, true, true,
+        ))),
+        (false, Some(t)) => Some(PostProcessorWrapper::Sequence(ProcessorSequence::new(
+            vec![
+                PostProcessorWrapper::ByteLevel(ByteLevel::new(false, true, true)),
+                t,
+            ],
+        ))),
+    };
+    tokenizer.with_post_processor(post);
     Ok(BuiltTokenizer {
         tokenizer,
         vocab_size: tokens.len() as u64,
