@@ -7,18 +7,11 @@ types gguf cannot quantize, filled with seeded random bytes whose f16 scales are
 written with `gguf.GGUFWriter`, and the expected values are `gguf.quants.dequantize` of the very
 bytes written, stored as little-endian f32 bit patterns.
 
-Fixtures:
-    types/<TYPE>.gguf, types/<TYPE>.f32   one tensor `t` of a few blocks per ggml type + its
-                                          dequantized values (f32 LE, row-major)
-    meta.gguf                             one key of every metadata value type (incl. nested
-                                          arrays and strings), alignment 64, one tensor
-    llama-tiny.gguf                       a 2-layer llama (hidden 64, 4 heads, 2 kv heads, gpt2
-                                          BPE vocab with merges and special tokens, smollm pre)
-    llama-tiny.expected.safetensors       its HF tensors: gguf-dequantized, Q/K un-permuted in NumPy
-    spm-vocab.gguf, spm-vocab.expected.json  a SentencePiece ("llama") vocabulary with scores and
-                                          byte tokens, and the ids llama.cpp's SPM tokenizer gives
-                                          for a few strings (re-implemented below from
-                                          llm_tokenizer_spm in src/llama-vocab.cpp)
+Fixtures (described in tools/README.md): types/<TYPE>.gguf + types/<TYPE>.f32 (one tensor per ggml
+type and its dequantized f32 values), meta.gguf (every metadata value type), llama-tiny.gguf +
+llama-tiny.expected.safetensors (a 2-layer llama and its HF tensors, Q/K un-permuted in NumPy),
+spm-vocab.gguf + spm-vocab.expected.json (a SentencePiece vocabulary and the ids of a
+re-implementation of llama.cpp's SPM tokenizer).
 
 Usage:
     python3 tools/gen_gguf_fixtures.py            # (re)write tests/fixtures/gguf/
@@ -90,8 +83,7 @@ def rng(name: str) -> np.random.Generator:
 
 
 def writer(path: Path, arch: str) -> gguf.GGUFWriter:
-    w = gguf.GGUFWriter(str(path), arch)
-    return w
+    return gguf.GGUFWriter(str(path), arch)
 
 
 def finish(w: gguf.GGUFWriter) -> None:
@@ -290,21 +282,22 @@ def write_llama(out: Path) -> None:
     def mat(rows: int, cols: int) -> np.ndarray:
         return (r.standard_normal((rows, cols)) * 0.1).astype(np.float32)
 
+    def norm() -> np.ndarray:
+        return (1 + 0.1 * r.standard_normal(HIDDEN)).astype(np.float32)
+
     add("token_embd.weight", "model.embed_tokens.weight", mat(vocab, HIDDEN), T.Q8_0)
     for i in range(N_LAYER):
         p, h = f"blk.{i}.", f"model.layers.{i}."
-        add(p + "attn_norm.weight", h + "input_layernorm.weight",
-            (1 + 0.1 * r.standard_normal(HIDDEN)).astype(np.float32), T.F32)
+        add(p + "attn_norm.weight", h + "input_layernorm.weight", norm(), T.F32)
         add(p + "attn_q.weight", h + "self_attn.q_proj.weight", mat(N_HEAD * hd, HIDDEN), T.Q4_1, N_HEAD)
         add(p + "attn_k.weight", h + "self_attn.k_proj.weight", mat(N_KV * hd, HIDDEN), T.Q8_0, N_KV)
         add(p + "attn_v.weight", h + "self_attn.v_proj.weight", mat(N_KV * hd, HIDDEN), T.Q4_1)
         add(p + "attn_output.weight", h + "self_attn.o_proj.weight", mat(HIDDEN, HIDDEN), T.Q8_0)
-        add(p + "ffn_norm.weight", h + "post_attention_layernorm.weight",
-            (1 + 0.1 * r.standard_normal(HIDDEN)).astype(np.float32), T.F32)
+        add(p + "ffn_norm.weight", h + "post_attention_layernorm.weight", norm(), T.F32)
         add(p + "ffn_gate.weight", h + "mlp.gate_proj.weight", mat(FFN, HIDDEN), T.Q4_1)
         add(p + "ffn_up.weight", h + "mlp.up_proj.weight", mat(FFN, HIDDEN), T.Q8_0)
         add(p + "ffn_down.weight", h + "mlp.down_proj.weight", mat(HIDDEN, FFN), T.Q4_1)
-    add("output_norm.weight", "model.norm.weight", (1 + 0.1 * r.standard_normal(HIDDEN)).astype(np.float32), T.F32)
+    add("output_norm.weight", "model.norm.weight", norm(), T.F32)
     add("output.weight", "lm_head.weight", mat(vocab, HIDDEN), T.Q8_0)
     finish(w)
     write_safetensors(out / "llama-tiny.expected.safetensors", expected)
