@@ -82,10 +82,6 @@ def rng(name: str) -> np.random.Generator:
     return np.random.default_rng([20261202, zlib.crc32(name.encode())])
 
 
-def writer(path: Path, arch: str) -> gguf.GGUFWriter:
-    return gguf.GGUFWriter(str(path), arch)
-
-
 def finish(w: gguf.GGUFWriter) -> None:
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -138,7 +134,7 @@ def write_types(out: Path) -> None:
     d.mkdir(parents=True, exist_ok=True)
     for qtype in TYPES:
         raw, (rows, cols) = type_tensor(qtype)
-        w = writer(d / f"{qtype.name}.gguf", "lowbit-test")
+        w = gguf.GGUFWriter(d / f"{qtype.name}.gguf", "lowbit-test")
         # A uint8 array with raw_dtype: GGUFWriter derives the element shape from the byte shape.
         w.add_tensor("t", raw, raw_dtype=qtype)
         finish(w)
@@ -148,7 +144,7 @@ def write_types(out: Path) -> None:
 
 
 def write_meta(out: Path) -> None:
-    w = writer(out / "meta.gguf", "lowbit-test")
+    w = gguf.GGUFWriter(out / "meta.gguf", "lowbit-test")
     w.data_alignment = 64
     w.add_uint32("general.alignment", 64)
     w.add_uint8("t.u8", 200)
@@ -248,7 +244,7 @@ def write_llama(out: Path) -> None:
     tokens, merges, types = tiny_vocab()
     vocab = len(tokens)
     hd = HIDDEN // N_HEAD
-    w = writer(out / "llama-tiny.gguf", "llama")
+    w = gguf.GGUFWriter(out / "llama-tiny.gguf", "llama")
     w.add_name("lowbit tiny llama")
     w.add_context_length(CTX)
     w.add_embedding_length(HIDDEN)
@@ -350,7 +346,7 @@ SPM_TEXTS = ["Hello world", "the hello is in", "Hi, é!", "  12 1234", "a\nb", "
 
 def write_spm(out: Path) -> None:
     tokens, scores, types = spm_vocab()
-    w = writer(out / "spm-vocab.gguf", "llama")
+    w = gguf.GGUFWriter(out / "spm-vocab.gguf", "llama")
     w.add_tokenizer_model("llama")
     w.add_tokenizer_pre("default")
     w.add_token_list(tokens)
@@ -368,8 +364,7 @@ def write_spm(out: Path) -> None:
 
 def generate(out: Path) -> None:
     for pkg, want in PINS.items():
-        have = version(pkg)
-        if have != want:
+        if (have := version(pkg)) != want:
             sys.exit(f"gen_gguf_fixtures: {pkg} {have} installed, {want} pinned")
     out.mkdir(parents=True, exist_ok=True)
     write_types(out)
