@@ -273,6 +273,11 @@ fn import_errors_name_the_culprit() {
         e.contains("\"blk.1.attn_norm.weight\"") && e.contains("missing"),
         "{e}"
     );
+    let e = import_err(llama("llama", "gpt2").u32("llama.block_count", u32::MAX));
+    assert!(
+        e.contains("\"blk.1.attn_norm.weight\"") && e.contains("missing"),
+        "{e}"
+    );
     let e = import_err(llama("llama", "gpt2").str("tokenizer.ggml.model", "bert"));
     assert!(e.contains("tokenizer.ggml.model"), "{e}");
     let e = import_err(llama("llama", "gpt2").u32("llama.embedding_length", 6));

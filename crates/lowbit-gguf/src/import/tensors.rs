@@ -75,29 +75,28 @@ fn target(name: &str, h: &LlamaHparams, vocab: u64) -> Option<Target> {
     t(&format!("{p}{hf}"), dims, heads)
 }
 
-/// Every tensor name a llama GGUF with these hyper-parameters must have (`output.weight` is
-/// optional: without it the embeddings are tied).
-fn required_names(n_layer: u64) -> Vec<String> {
-    let mut v = vec![
-        "token_embd.weight".to_string(),
-        "output_norm.weight".to_string(),
+/// The first tensor a llama GGUF with `n_layer` layers must have but `seen` lacks
+/// (`output.weight` is optional: without it the embeddings are tied). Stops at the first gap,
+/// so an absurd `llama.block_count` costs no more than the tensors the file really has.
+fn first_missing(n_layer: u64, seen: &BTreeSet<String>) -> Option<String> {
+    let parts = [
+        "attn_norm",
+        "attn_q",
+        "attn_k",
+        "attn_v",
+        "attn_output",
+        "ffn_norm",
+        "ffn_gate",
+        "ffn_up",
+        "ffn_down",
     ];
-    for i in 0..n_layer {
-        for part in [
-            "attn_norm",
-            "attn_q",
-            "attn_k",
-            "attn_v",
-            "attn_output",
-            "ffn_norm",
-            "ffn_gate",
-            "ffn_up",
-            "ffn_down",
-        ] {
-            v.push(format!("blk.{i}.{part}.weight"));
-        }
-    }
-    v
+    let globals = ["token_embd.weight", "output_norm.weight"].map(String::from);
+    let layers =
+        (0..n_layer).flat_map(|i| parts.iter().map(move |p| format!("blk.{i}.{p}.weight")));
+    globals
+        .into_iter()
+        .chain(layers)
+        .find(|n| !seen.contains(n))
 }
 
 /// Inverts convert_hf_to_gguf's `permute`: the converter viewed each head's `hd` rows as
@@ -166,10 +165,8 @@ pub fn convert(
         }
         plan.insert(tgt.hf.clone(), (info, tgt));
     }
-    for name in required_names(h.n_layer) {
-        if !seen.contains(&name) {
-            return Err(GgufError::tensor(&name, "missing"));
-        }
+    if let Some(name) = first_missing(h.n_layer, &seen) {
+        return Err(GgufError::tensor(&name, "missing"));
     }
     let tied = !seen.contains("output.weight");
     let mut out = Vec::with_capacity(plan.len());
