@@ -14,6 +14,7 @@ run with torch 2.15.0, numpy 2.4.6):
     .venv-hf/bin/python tools/gptq_reference.py           # (re)write tests/fixtures/gptq/
     .venv-hf/bin/python tools/gptq_reference.py --check   # regenerate into a temp dir, compare, exit 1 on a difference
     .venv-hf/bin/python tools/gptq_reference.py --out DIR
+    .venv-hf/bin/python tools/gptq_reference.py --validate-official PATH/TO/IST-DASLab/gptq
 
 API
 ---
@@ -275,8 +276,8 @@ class IntQuantizer:
         else:
             q = torch.where(s == 0, f32(0.0), q)
             w_hat = torch.where(s == 0, f32(0.0), (q - p["zero"]) * s)
-        # q is an integer: a negative x that rounds to 0 decodes to +0 (q*s with q = +0 ... but
-        # -0*s is impossible here since torch.round(-0.3) = -0.0); make it +0 explicitly.
+        # q is an integer: a negative x that rounds to 0 decodes to +0 (FORMATS.md); torch.round
+        # gives q = -0.0 there and -0.0 * s = -0.0, so add +0 (x + 0 = x for every other x).
         w_hat = w_hat + f32(0.0)
         return q.long(), w_hat
 
@@ -790,6 +791,76 @@ def self_tests():
     print("PASS self tests (casts, spec examples, H=I == RTN, group sources)")
 
 
+def validate_official(gptq_dir):
+    """Cross-check the algorithm skeleton against an IST-DASLab/gptq checkout (its gptq.py and
+    quant.py, imported from `gptq_dir`, never copied; needs `transformers`): official
+    `add_batch` + `fasterquant` with quant.py's asymmetric 4-bit per-group quantizer vs
+    `hessian` + `gptq(group_source="gptq")` driven by an adapter with quant.py's arithmetic.
+    H and W_hat must be bit-identical in every configuration (dead columns, lazy blocks that do
+    not divide the groups, act-order with and without static groups)."""
+    import contextlib
+    import io
+    import torch.nn as nn
+    sys.path.insert(0, str(Path(gptq_dir).resolve()))
+    torch.cuda.synchronize = lambda *a, **k: None       # fasterquant calls it unconditionally
+    with contextlib.redirect_stdout(io.StringIO()):
+        from gptq import GPTQ                            # noqa: E402  (the official code)
+        from quant import Quantizer
+
+    class QuantPyAsym:
+        def __init__(self, g):
+            self.group = g
+
+        def prepare(self, W):
+            pass
+
+        def params(self, Wg):
+            q = Quantizer()
+            q.configure(4, perchannel=True, sym=False)
+            q.find_params(Wg, weight=True)
+            return {"scale": q.scale.flatten(), "zero": q.zero.flatten()}
+
+        def quantize(self, w, p):
+            qq = torch.clamp(torch.round(w / p["scale"]) + p["zero"], 0, 15)
+            return qq.long(), p["scale"] * (qq - p["zero"])
+
+        def margins(self, w, p):
+            return torch.ones(1)
+
+        def param_margin(self, p):
+            return 1.0
+
+    gen = torch.Generator().manual_seed(3)
+    configs = [(64, 32, 16, False, False, []), (64, 32, 48, False, False, [3, 9]),
+               (128, 32, 128, False, False, []), (64, 32, 32, True, True, [5]),
+               (64, 16, 24, True, True, []), (64, 32, 40, True, False, [2, 7]),
+               (64, 16, 40, False, True, [])]
+    ok = True
+    for cols, g, bs, ao, st, dead in configs:
+        W = torch.randn(8, cols, generator=gen)
+        A = torch.eye(cols) + 0.5 * torch.randn(cols, cols, generator=gen) / math.sqrt(cols)
+        X = torch.randn(200, cols, generator=gen) @ A
+        X[:, dead] = 0
+        lin = nn.Linear(cols, 8, bias=False)
+        lin.weight.data = W.clone()
+        off = GPTQ(lin)
+        for b0 in range(0, 200, 50):
+            off.add_batch(X[b0:b0 + 50].unsqueeze(1), None)  # 50 one-token "sequences"
+        H = off.H.clone()
+        off.quantizer = Quantizer()
+        off.quantizer.configure(4, perchannel=True, sym=False)
+        with contextlib.redirect_stdout(io.StringIO()):
+            off.fasterquant(blocksize=bs, percdamp=.01, groupsize=g, actorder=ao, static_groups=st)
+        mine = gptq(W, H, QuantPyAsym(g), blocksize=bs, groupsize=g, actorder=ao, static_groups=st)
+        same_h = torch.equal(H, hessian(X, 50))
+        same_w = torch.equal(lin.weight.data, mine.W_hat)
+        ok &= same_h and same_w
+        print(f"{'PASS' if same_h and same_w else 'FAIL'} official gptq: cols {cols} g {g} blocksize {bs} "
+              f"actorder {ao} static {st} dead {dead}: H {'==' if same_h else '!='}, "
+              f"W_hat {'==' if same_w else '!='}")
+    return 0 if ok else 1
+
+
 def write_all(out):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -809,8 +880,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="regenerate into a temp dir and compare")
     ap.add_argument("--out", default=str(FIXTURES))
+    ap.add_argument("--validate-official", metavar="GPTQ_DIR",
+                    help="compare against an IST-DASLab/gptq checkout instead of writing fixtures")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.validate_official:
+        return validate_official(args.validate_official)
     self_tests()
     if not args.check:
         write_all(args.out)
