@@ -7,6 +7,8 @@ IST-DASLab/gptq `gptq.py` (`GPTQ.add_batch`, `GPTQ.fasterquant`) and IST-DASLab/
 `src/quantization/gptq.py` (MR-GPTQ, static scales), and from lowbit's format contract
 `crates/lowbit-formats/FORMATS.md`.  No code was copied; the quantizers are FORMATS.md's, not
 gptq's `quant.py`.  The Rust GPTQ is tested against the fixtures this script writes.
+`--validate-official DIR` checks `hessian` and `gptq(group_source="gptq")` bit for bit against
+the official `add_batch`/`fasterquant` (with an adapter carrying quant.py's INT arithmetic).
 
 Usage (torch 2.x, numpy, safetensors — the .venv-hf of tests/fixtures/hf/README.md; written and
 run with torch 2.15.0, numpy 2.4.6):
@@ -35,7 +37,8 @@ Deliberate choices (every one of them is something the Rust implementation must 
     only (a) to compute the relative output errors, (b) in the E4M3 nearest-value search (exact
     f64 distances, as FORMATS.md), and (c) in the robustness re-run `gptq(..., dtype=float64)`,
     where the linear algebra is f64 but every column/group is still cast to f32 before it reaches
-    the quantizer (the formats are f32 by definition).  torch runs single-threaded
+    the quantizer (the formats are f32 by definition), and (d) for a second, differently rounded
+    H (2/n·XᵀX accumulated in f64, rounded once) in the same check.  torch runs single-threaded
     (`torch.set_num_threads(1)`) so that `--check` is byte-identical.
 2.  Hessian (`hessian`): samples are the ROWS of X [n, d_in] (one token = one sample), processed in
     batches of `batch` rows exactly like gptq's `add_batch`: H *= n_old/(n_old+b); n += b;
@@ -58,9 +61,9 @@ Deliberate choices (every one of them is something the Rust implementation must 
     `group_source="gptq"` (default) reproduces gptq's `find_params(W[:, j:j+g])`: the global W,
     which holds the updates of all *completed* lazy blocks but not those of the earlier columns of
     the current block (they live in W1 / Err1 until the block ends).  The result then depends on
-    `blocksize` whenever a group starts strictly inside a lazy block (g < blocksize, or blocksize
-    not dividing g); AutoGPTQ/GPTQModel inherit this.  `group_source="current"` uses the fully
-    updated weights at that moment (in-block columns from W1, later columns corrected by
+    `blocksize` whenever some group start j (a multiple of g) is not a lazy-block start (a
+    multiple of blocksize); forks that kept this loop (not checked here) inherit it.
+    `group_source="current"` uses the fully updated weights at that moment (in-block columns from W1, later columns corrected by
     −Err1[:, :i]·U[i1:j, i2:]), which equals the unblocked algorithm for any blocksize (asserted).
     The two agree when every group start is a lazy-block start.  Both are fixtures.
 7.  Static groups (`static_groups=True`, gptq's option, FP-Quant's only mode): every group's
@@ -106,7 +109,8 @@ Deliberate choices (every one of them is something the Rust implementation must 
     beyond any float tolerance.  For every case the script records the smallest distance of any
     rounding decision to its boundary (`min_margin`: INT in steps of s, E2M1 in element units
     (|x·enc| vs the thresholds and 0), E4M3 and E8M0 scale decisions relative to the value), and
-    requires min_margin ≥ MIN_MARGIN and identical codes/scale bytes in the f64 re-run; the first
+    requires min_margin ≥ MIN_MARGIN, identical codes and scale bytes in the f64 re-run and
+    identical codes with the differently rounded H of choice 1(d); the first
     seed (seed, seed+1, …) that passes is used and written to cases.json (`seed_tries`).
 """
 
