@@ -103,7 +103,10 @@ Deliberate choices (every one of them is something the Rust implementation must 
 11. RTN = the same quantizer applied to the original W group by group (no dead-column zeroing).
     With H = I, GPTQ must reproduce RTN bit for bit (asserted for every format and both group
     sources): U is diagonal, so every update subtracts an exact ±0.
-12. Every stored case is decoded a second time from its stored codes, g_idx and group parameters
+12. The quantizers reproduce the golden vectors of the independent NumPy oracle
+    (tests/golden/{int4,int4-asym,nvfp4,mxfp4}.json, tools/gen_golden.py) bit for bit under RTN —
+    codes and dequantized values, edge cases (zeros, ±0, subnormals, huge scales) included.
+    Every stored case is decoded a second time from its stored codes, g_idx and group parameters
     only (`decode_stored`) and must give the stored W_hat bit for bit.
 13. Fixture robustness.  A flipped rounding decision moves an output by a whole grid step, far
     beyond any float tolerance.  For every case the script records the smallest distance of any
@@ -792,7 +795,24 @@ def self_tests():
     for bs in (1, 16, 32):
         res = gptq(W, H, IntQuantizer(4, 32), blocksize=bs, group_source="gptq", dtype=F64)
         assert torch.equal(res.codes, ref.codes), bs
-    print("PASS self tests (casts, spec examples, H=I == RTN, group sources)")
+    # the quantizers against the independent NumPy oracle's golden vectors (tests/golden/):
+    # RTN codes and dequantized bits, every case whose width is a multiple of the block
+    for fname, mk in (("int4", lambda: IntQuantizer(4, 32, True)),
+                      ("int4-asym", lambda: IntQuantizer(4, 32, False)),
+                      ("nvfp4", Nvfp4Quantizer), ("mxfp4", Mxfp4Quantizer)):
+        gold = json.loads((ROOT / "tests" / "golden" / f"{fname}.json").read_text())
+        n = 0
+        for c in gold["cases"]:
+            if c["cols"] % mk().group:
+                continue
+            bits = lambda k: torch.tensor(c[k], dtype=torch.int64).to(torch.int32).reshape(c["rows"], c["cols"])
+            r = rtn(bits("x").view(F32), mk())
+            assert torch.equal(r.W_hat.view(torch.int32), bits("dequant")), (fname, c["name"])
+            assert torch.equal(r.codes & 0xF, torch.tensor(c["codes"]).reshape(c["rows"], c["cols"]) & 0xF), \
+                (fname, c["name"])
+            n += 1
+        assert n >= 20, fname
+    print("PASS self tests (casts, spec examples, tests/golden RTN, H=I == RTN, group sources)")
 
 
 def validate_official(gptq_dir):
