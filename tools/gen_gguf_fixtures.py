@@ -24,9 +24,6 @@ installs tools/requirements-gguf.txt into it and re-executes itself there. See t
 
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -36,30 +33,10 @@ REQUIREMENTS = ROOT / "tools" / "requirements-gguf.txt"
 PINS = {"gguf": "0.19.0", "numpy": "2.4.6"}
 
 
-def _bootstrap() -> None:
-    """Own venv with the pinned requirements, then re-exec inside it (as tools/gen_golden.py)."""
-    if os.environ.get("LOWBIT_GGUF_IN_VENV") == "1":
-        return
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    py = VENV / "bin" / "python"
-    stamp = VENV / ".requirements-gguf.sha256"
-    want = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if not py.exists():
-        print(f"gen_gguf_fixtures: creating {VENV}", file=sys.stderr)
-        subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-    if not stamp.exists() or stamp.read_text().strip() != want:
-        print(f"gen_gguf_fixtures: installing {REQUIREMENTS.relative_to(ROOT)} into {VENV.name}",
-              file=sys.stderr)
-        subprocess.check_call([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                               "-r", str(REQUIREMENTS)])
-        stamp.write_text(want + "\n")
-    env = dict(os.environ, LOWBIT_GGUF_IN_VENV="1")
-    os.execve(str(py), [str(py), str(Path(__file__).resolve()), *sys.argv[1:]], env)
-
-
 if __name__ == "__main__":
-    _bootstrap()
+    from venv_bootstrap import ensure_venv  # tools/venv_bootstrap.py (stdlib only)
+
+    ensure_venv(Path(__file__), VENV, REQUIREMENTS, "LOWBIT_GGUF_IN_VENV")
 
 import argparse  # noqa: E402
 import filecmp  # noqa: E402

@@ -20,9 +20,6 @@ See tools/README.md.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -33,33 +30,12 @@ PINS = {"numpy": "2.4.6", "ml_dtypes": "0.6.0"}
 
 
 # ----------------------------------------------------------------------------------------------
-# Bootstrap: own venv with pinned dependencies, then re-exec inside it.
+# Bootstrap: own venv with pinned dependencies, then re-exec inside it (tools/venv_bootstrap.py).
 # ----------------------------------------------------------------------------------------------
-def _bootstrap() -> None:
-    if os.environ.get("LOWBIT_GOLDEN_IN_VENV") == "1":
-        return
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    if sys.version_info[:2] != (3, 11):
-        print(f"warning: gen_golden.py is specified for Python 3.11, running {sys.version.split()[0]}",
-              file=sys.stderr)
-    py = VENV / "bin" / "python"
-    stamp = VENV / ".requirements-golden.sha256"
-    want = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if not py.exists():
-        print(f"gen_golden: creating {VENV}", file=sys.stderr)
-        subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-    if not stamp.exists() or stamp.read_text().strip() != want:
-        print(f"gen_golden: installing {REQUIREMENTS.relative_to(ROOT)} into {VENV.name}", file=sys.stderr)
-        subprocess.check_call([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                               "-r", str(REQUIREMENTS)])
-        stamp.write_text(want + "\n")
-    env = dict(os.environ, LOWBIT_GOLDEN_IN_VENV="1")
-    os.execve(str(py), [str(py), str(Path(__file__).resolve()), *sys.argv[1:]], env)
-
-
 if __name__ == "__main__":
-    _bootstrap()
+    from venv_bootstrap import ensure_venv  # tools/venv_bootstrap.py (stdlib only)
+
+    ensure_venv(Path(__file__), VENV, REQUIREMENTS, "LOWBIT_GOLDEN_IN_VENV")
 
 import argparse  # noqa: E402
 import filecmp  # noqa: E402
