@@ -23,6 +23,8 @@
 mod error;
 mod eval;
 mod gptq;
+#[cfg(test)]
+mod gptq_tests;
 mod hessian;
 mod linalg;
 mod quantizer;

@@ -223,6 +223,64 @@ fn gptq_matches_reference_fixtures() {
     assert!(checked >= 12, "only {checked} case readings checked");
 }
 
+/// Cases whose stored result is the official reading and differs under lowbit's `current`
+/// (`codes_differ_from.current`): `current` must give other codes (the fixture tells the
+/// readings apart), and still beat RTN, keep dead columns at +0 and the tensor scale of the
+/// original W.
+#[test]
+fn current_reading_differs_where_the_fixture_says_so() {
+    let mut n = 0;
+    for case in cases() {
+        if case["codes_differ_from"]["current"] != Value::Bool(true) {
+            continue;
+        }
+        let name = case["name"].as_str().unwrap().to_string();
+        let bytes = std::fs::read(dir().join(case["file"].as_str().unwrap())).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let (rows, cols) = (
+            case["rows"].as_u64().unwrap() as usize,
+            case["cols"].as_u64().unwrap() as usize,
+        );
+        let (w, h) = (f32s(&st, "W"), f32s(&st, "H"));
+        let fmt = Format::parse(&lowbit_name(&case)).unwrap();
+        let mut q = FormatQuantizer::new(fmt.clone()).unwrap();
+        let r = gptq(
+            &w,
+            rows,
+            cols,
+            &h,
+            &mut q,
+            &options(&case, GroupSource::Current),
+        )
+        .unwrap();
+        let codes: Vec<i32> = tensor(&st, "codes").iter().map(|&v| v as i32).collect();
+        assert_ne!(
+            r.codes, codes,
+            "{name}: current should differ from the gptq reading"
+        );
+        let rt = rtn(&w, rows, cols, &mut FormatQuantizer::new(fmt).unwrap()).unwrap();
+        let eg = relative_output_error(&w, &r.w_hat, rows, cols, &h).unwrap();
+        let er = relative_output_error(&w, &rt.w_hat, rows, cols, &h).unwrap();
+        println!(
+            "{name} (Current): rel err {eg:.6} vs RTN {er:.6}, gptq reading {}",
+            case["rel_err_gptq"]
+        );
+        assert!(eg < er, "{name}: {eg} vs {er}");
+        for c in case["dead_columns"].as_array().unwrap() {
+            let c = c.as_u64().unwrap() as usize;
+            assert!(
+                (0..rows).all(|row| r.w_hat[row * cols + c].to_bits() == 0),
+                "{name}: +0"
+            );
+        }
+        if st.tensor("tensor_scale").is_ok() {
+            assert_eq!(q.tensor_scale().dec, f32s(&st, "tensor_scale")[0], "{name}");
+        }
+        n += 1;
+    }
+    assert_eq!(n, 3, "int4-sym-g32, nvfp4, nvfp4-dead");
+}
+
 #[test]
 fn hessian_matches_reference() {
     let case = cases()
