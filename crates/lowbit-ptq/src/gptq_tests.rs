@@ -3,7 +3,9 @@
 //! agree when every group starts a lazy block, dead columns quantize to +0, and GPTQ beats RTN
 //! on correlated inputs.
 
-use crate::{FormatQuantizer, GptqOptions, GroupSource, gptq, hessian, relative_output_error, rtn};
+use crate::{
+    FormatQuantizer, GptqOptions, GroupSource, PtqError, gptq, hessian, relative_output_error, rtn,
+};
 
 /// Deterministic pseudo-random values in [−1, 1) (xorshift; no rand dependency).
 fn noise(n: usize, seed: u64) -> Vec<f32> {
@@ -148,4 +150,133 @@ fn gptq_beats_rtn_and_dead_columns_are_zero() {
             }
         }
     }
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let (rows, cols) = (4, 32);
+    let w: Vec<f32> = (0..rows * cols).map(|i| (i as f32).cos()).collect();
+    let eye: Vec<f32> = (0..cols * cols)
+        .map(|i| (i % (cols + 1) == 0) as u8 as f32)
+        .collect();
+    let o = GptqOptions::default();
+    let mut q = FormatQuantizer::parse("int4").unwrap();
+    // group 32 does not divide 48
+    let w48 = vec![0.5f32; rows * 48];
+    let eye48: Vec<f32> = (0..48 * 48).map(|i| (i % 49 == 0) as u8 as f32).collect();
+    let e = gptq(&w48, rows, 48, &eye48, &mut q, &o).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PtqError::GroupSize {
+                group: 32,
+                cols: 48
+            }
+        ),
+        "{e}"
+    );
+    // wrong-size / non-square H
+    let e = gptq(&w, rows, cols, &eye[..cols * (cols - 1)], &mut q, &o).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PtqError::Shape {
+                what: "hessian",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // weight of the wrong size
+    let e = gptq(&w[1..], rows, cols, &eye, &mut q, &o).unwrap_err();
+    assert!(matches!(e, PtqError::Shape { what: "weight", .. }), "{e}");
+    // non-finite inputs
+    let mut wn = w.clone();
+    wn[7] = f32::NAN;
+    let e = gptq(&wn, rows, cols, &eye, &mut q, &o).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PtqError::NonFinite {
+                what: "weight",
+                index: 7,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mut hn = eye.clone();
+    hn[3] = f32::INFINITY;
+    let e = gptq(&w, rows, cols, &hn, &mut q, &o).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PtqError::NonFinite {
+                what: "hessian",
+                index: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // indefinite H (an eigenvalue −1 that 1 % damping cannot lift)
+    let mut hi = eye.clone();
+    hi[1] = 2.0;
+    hi[cols] = 2.0;
+    let e = gptq(&w, rows, cols, &hi, &mut q, &o).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PtqError::NotPositiveDefinite {
+                stage: "damped H",
+                index: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // group size other than the format's block; bad options
+    let e = gptq(
+        &w,
+        rows,
+        cols,
+        &eye,
+        &mut q,
+        &GptqOptions {
+            group_size: Some(16),
+            ..o.clone()
+        },
+    );
+    assert!(matches!(
+        e,
+        Err(PtqError::GroupMismatch {
+            group: 16,
+            block: 32,
+            ..
+        })
+    ));
+    let e = gptq(
+        &w,
+        rows,
+        cols,
+        &eye,
+        &mut q,
+        &GptqOptions {
+            block_size: 0,
+            ..o.clone()
+        },
+    );
+    assert!(matches!(e, Err(PtqError::InvalidOption { .. })));
+    let e = gptq(
+        &w,
+        rows,
+        cols,
+        &eye,
+        &mut q,
+        &GptqOptions {
+            damp: f32::NAN,
+            ..o
+        },
+    );
+    assert!(matches!(e, Err(PtqError::InvalidOption { .. })));
 }
