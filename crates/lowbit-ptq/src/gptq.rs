@@ -221,15 +221,20 @@ pub fn gptq(
                 }
             }
         }
-        // Flush: W[:, i2..] −= Err1 · U[i1..i2, i2..].
+        // Flush: W[:, i2..] −= Err1 · U[i1..i2, i2..] (f64 sums over t ascending, row-wise
+        // over U for contiguous access).
+        let mut acc = vec![0f64; cols - i2];
         for r in 0..rows {
-            let e = &err1[r * bs..(r + 1) * bs];
-            for c in i2..cols {
-                let s: f64 = (0..bs)
-                    .map(|t| e[t] as f64 * u[(i1 + t) * cols + c] as f64)
-                    .sum();
-                wp[r * cols + c] -= s as f32;
+            acc.iter_mut().for_each(|a| *a = 0.0);
+            for t in 0..bs {
+                let e = err1[r * bs + t] as f64;
+                let urow = &u[(i1 + t) * cols + i2..(i1 + t + 1) * cols];
+                acc.iter_mut()
+                    .zip(urow)
+                    .for_each(|(a, &x)| *a += e * x as f64);
             }
+            let wrow = &mut wp[r * cols + i2..(r + 1) * cols];
+            wrow.iter_mut().zip(&acc).for_each(|(x, &a)| *x -= a as f32);
         }
     }
     let mut res = GptqResult {

@@ -54,13 +54,20 @@ impl HessianAccumulator {
         self.n += b;
         let s = (2.0 / self.n as f64).sqrt() as f32;
         let xs: Vec<f32> = x.iter().map(|&v| s * v).collect();
+        // Lower triangle of xᵀx in f64, sample by sample (contiguous rows), samples ascending.
+        let mut acc = vec![0f64; d * d];
+        for row in xs.chunks_exact(d) {
+            for (i, &xi) in row.iter().enumerate() {
+                let xi = xi as f64;
+                let a = &mut acc[i * d..i * d + i + 1];
+                a.iter_mut()
+                    .zip(&row[..=i])
+                    .for_each(|(a, &xj)| *a += xi * xj as f64);
+            }
+        }
         for i in 0..d {
             for j in 0..=i {
-                let mut acc = 0f64;
-                for row in xs.chunks_exact(d) {
-                    acc += row[i] as f64 * row[j] as f64;
-                }
-                let a = acc as f32;
+                let a = acc[i * d + j] as f32;
                 self.h[i * d + j] += a;
                 if i != j {
                     self.h[j * d + i] += a;

@@ -47,36 +47,34 @@ pub(crate) fn cholesky_lower(
     Ok(l)
 }
 
-/// Inverse of a lower-triangular matrix with a non-zero diagonal (forward substitution on the
-/// columns of the identity); the result is lower-triangular.
-pub(crate) fn lower_inverse(l: &[f32], n: usize) -> Vec<f32> {
-    let mut m = vec![0f32; n * n];
+/// Inverse M = L⁻¹ of a lower-triangular matrix with a non-zero diagonal, by forward
+/// substitution on the columns of the identity, returned TRANSPOSED (`mt[c·n + i] = M[i][c]`,
+/// so every inner product below runs over contiguous memory).
+pub(crate) fn lower_inverse_t(l: &[f32], n: usize) -> Vec<f32> {
+    let mut mt = vec![0f32; n * n];
     for c in 0..n {
-        m[c * n + c] = (1.0 / l[c * n + c] as f64) as f32;
+        mt[c * n + c] = (1.0 / l[c * n + c] as f64) as f32;
         for i in c + 1..n {
-            let mut s = 0f64;
-            for k in c..i {
-                s -= l[i * n + k] as f64 * m[k * n + c] as f64;
-            }
-            m[i * n + c] = (s / l[i * n + i] as f64) as f32;
+            let s: f64 = (c..i)
+                .map(|k| l[i * n + k] as f64 * mt[c * n + k] as f64)
+                .sum();
+            mt[c * n + i] = (-s / l[i * n + i] as f64) as f32;
         }
     }
-    m
+    mt
 }
 
 /// The upper Cholesky factor U of H⁻¹ (H⁻¹ = Uᵀ·U) of a symmetric positive-definite `h`:
 /// L = chol(H), H⁻¹ = L⁻ᵀ·L⁻¹, U = chol(H⁻¹)ᵀ — the order of gptq's three calls.
 pub(crate) fn cholesky_inverse_upper(h: &[f32], n: usize) -> Result<Vec<f32>, PtqError> {
     let l = cholesky_lower(h, n, "damped H")?;
-    let li = lower_inverse(&l, n);
-    // H⁻¹[i][j] = Σ_k Li[k][i]·Li[k][j], k ≥ max(i, j); only the lower triangle is read next.
+    let mt = lower_inverse_t(&l, n);
+    // H⁻¹[i][j] = Σ_k M[k][i]·M[k][j] over k ≥ max(i, j) = i (j ≤ i).
     let mut hinv = vec![0f32; n * n];
     for i in 0..n {
         for j in 0..=i {
-            let mut s = 0f64;
-            for k in i..n {
-                s += li[k * n + i] as f64 * li[k * n + j] as f64;
-            }
+            let (a, b) = (&mt[i * n + i..(i + 1) * n], &mt[j * n + i..(j + 1) * n]);
+            let s: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
             hinv[i * n + j] = s as f32;
             hinv[j * n + i] = s as f32;
         }
