@@ -20,6 +20,8 @@
 //! assert_eq!(r.w_hat, rtn); // H = I: GPTQ is round-to-nearest
 //! ```
 
+#![deny(missing_docs)]
+
 mod error;
 mod eval;
 mod gptq;
