@@ -237,6 +237,8 @@ pub fn gptq(
             wrow.iter_mut().zip(&acc).for_each(|(x, &a)| *x -= a as f32);
         }
     }
+    // Finite inputs can still overflow in the updates (|W| near f32::MAX, tiny U_jj).
+    check_finite("quantized weight (overflow in the GPTQ updates)", &q_out)?;
     let mut res = GptqResult {
         rows,
         cols,
