@@ -217,7 +217,7 @@ impl GridFormat {
     /// Fast path for one block: chooses the grid, writes codes, returns (scale, grid index).
     /// `scratch` holds at least 2·block bytes of codes and `vbuf` block f32s.
     #[inline]
-    fn quant_block(
+    pub(crate) fn quant_block(
         &self,
         x: &[f32],
         global: GlobalScale,

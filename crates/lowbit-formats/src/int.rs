@@ -17,11 +17,14 @@ pub struct IntFormat {
     pub(crate) symmetric: bool,
 }
 
-/// Per-block parameters: scale and zero point (0 for symmetric).
+/// Per-block parameters of an [`IntFormat`]: the f32 scale `s` and the zero point `z` (an
+/// integer held as f32; 0 for symmetric formats). Decode is `(q − z)·s`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct IntScale {
-    pub(crate) s: f32,
-    pub(crate) z: f32,
+pub struct IntScale {
+    /// Scale `s`.
+    pub s: f32,
+    /// Zero point `z` (integer-valued, in `[0, 2^b − 1]`; 0 for symmetric formats).
+    pub z: f32,
 }
 
 impl IntFormat {

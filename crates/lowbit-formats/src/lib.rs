@@ -21,6 +21,7 @@
 //! assert_eq!(f.bits_per_value(), 4.5);
 //! ```
 
+mod blockwise;
 mod cells;
 mod coded;
 pub mod elem;
@@ -39,6 +40,7 @@ mod sparse;
 pub mod spec;
 mod tensor;
 
+pub use blockwise::GridBlockParams;
 pub use cells::Cells;
 pub use coded::{CodedParts, DecodeRule};
 pub use error::FormatError;
@@ -47,7 +49,7 @@ pub use gmse::{Gmse, gmse, gmse_on};
 pub use grid::Grid;
 pub use grid_format::{GridFormat, Selection};
 pub use gridfile::{GridConflict, GridFile, GridRegistry, GridText};
-pub use int::IntFormat;
+pub use int::{IntFormat, IntScale};
 pub use quest::{OPTIMAL_GAUSSIAN_SCALES, QuestBlock, QuestFormat};
 pub use scale::ScaleRule;
 pub use sparse::Sparsity;

@@ -1,0 +1,91 @@
+//! Baselines and error measures: round-to-nearest with the same quantizer, and GPTQ's
+//! objective as a relative output error.
+
+use crate::PtqError;
+use crate::error::{check_finite, check_shape};
+use crate::gptq::GptqResult;
+use crate::quantizer::GroupQuantizer;
+
+/// Round-to-nearest: the quantizer applied to the original `w` group by group (no Hessian, no
+/// dead-column zeroing). With a [`crate::FormatQuantizer`] this is `Format::fake_quant` bit for
+/// bit.
+pub fn rtn(
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    quantizer: &mut dyn GroupQuantizer,
+) -> Result<GptqResult, PtqError> {
+    check_shape("weight", w.len(), rows, cols)?;
+    check_finite("weight", w)?;
+    let g = quantizer.group_size();
+    if g == 0 || cols % g != 0 {
+        return Err(PtqError::GroupSize { group: g, cols });
+    }
+    quantizer.prepare(w, rows, cols);
+    let mut res = GptqResult {
+        rows,
+        cols,
+        w_hat: vec![0f32; rows * cols],
+        codes: vec![0i32; rows * cols],
+        params: Vec::with_capacity(cols / g),
+        g_idx: (0..cols).map(|c| (c / g) as u32).collect(),
+        perm: (0..cols).collect(),
+        dead: vec![false; cols],
+    };
+    let (mut col, mut qv, mut qc) = (vec![0f32; rows], vec![0f32; rows], vec![0i32; rows]);
+    for k in 0..cols / g {
+        let grp: Vec<f32> = w
+            .chunks_exact(cols)
+            .flat_map(|row| row[k * g..(k + 1) * g].iter().copied())
+            .collect();
+        let p = quantizer.params(&grp, rows);
+        for j in k * g..(k + 1) * g {
+            (0..rows).for_each(|r| col[r] = w[r * cols + j]);
+            quantizer.quantize(&col, &p, &mut qc, &mut qv);
+            for r in 0..rows {
+                res.w_hat[r * cols + j] = qv[r];
+                res.codes[r * cols + j] = qc[r];
+            }
+        }
+        res.params.push(p);
+    }
+    Ok(res)
+}
+
+/// GPTQ's objective relative to the output: ‖(W − Ŵ)Xᵀ‖² / ‖WXᵀ‖², computed from H ∝ XᵀX as
+/// tr((W − Ŵ) H (W − Ŵ)ᵀ) / tr(W H Wᵀ) in f64 (the scale of H cancels). `w`, `w_hat`
+/// `[rows, cols]`, `h` `[cols, cols]`, all row-major. 0/0 (W = 0 or H = 0) gives NaN.
+pub fn relative_output_error(
+    w: &[f32],
+    w_hat: &[f32],
+    rows: usize,
+    cols: usize,
+    h: &[f32],
+) -> Result<f64, PtqError> {
+    check_shape("weight", w.len(), rows, cols)?;
+    check_shape("quantized weight", w_hat.len(), rows, cols)?;
+    check_shape("hessian", h.len(), cols, cols)?;
+    let quad = |v: &[f64]| -> f64 {
+        (0..cols)
+            .map(|i| {
+                let hv: f64 = (0..cols).map(|j| h[i * cols + j] as f64 * v[j]).sum();
+                v[i] * hv
+            })
+            .sum()
+    };
+    let (mut num, mut den) = (0f64, 0f64);
+    for r in 0..rows {
+        let wr: Vec<f64> = w[r * cols..(r + 1) * cols]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let dr: Vec<f64> = wr
+            .iter()
+            .zip(&w_hat[r * cols..(r + 1) * cols])
+            .map(|(a, &b)| a - b as f64)
+            .collect();
+        num += quad(&dr);
+        den += quad(&wr);
+    }
+    Ok(num / den)
+}
