@@ -10,6 +10,11 @@ from reading Vahe1994/AQLM (`src/aq.py` QuantizedWeight.__init__ / init_aq_kmean
 beam_search_optimal_codes / _beam_search_squared_errors / _beam_search_select_best,
 `aq_engine.py` AQEngine.add_batch / quantize / _compute_mse, `src/utils.py` _dequantize_weight).
 No code was copied.  The Rust AQLM calibration is tested against the fixtures this script writes.
+`--validate-official DIR` imports the official src/ and aq_engine.py from DIR and checks, on every
+stored fixture, decode == _dequantize_weight (bit for bit), kmeans == fit_kmeans from the same
+initial points (assignments identical), beam_search_xtx == beam_search_optimal_codes(dim_rng=None)
+(codes identical) and calibrate == AQEngine.quantize with the stored init and the natural order
+(codes identical, codebooks/scales within 1e-5).
 
 Usage (torch 2.x, numpy, safetensors — the .venv-hf of tests/fixtures/hf/README.md; written and
 run with torch 2.15.0):
@@ -17,6 +22,7 @@ run with torch 2.15.0):
     .venv-hf/bin/python tools/aqlm_reference.py           # (re)write tests/fixtures/aqlm/
     .venv-hf/bin/python tools/aqlm_reference.py --check   # regenerate into a temp dir, compare, exit 1 on a difference
     .venv-hf/bin/python tools/aqlm_reference.py --out DIR
+    .venv-hf/bin/python tools/aqlm_reference.py --validate-official PATH/TO/Vahe1994/AQLM
 
 API (lowbit layout, out_group_size = 1: codes [d_out, d_in/g, M] int64, codebooks [M, 2^B, g],
 scales [d_out, 1])
@@ -639,10 +645,110 @@ def case_outputs(case, seed, tries, W, XTX, beam, r32, r64):
                        init_scales_max_rel_diff=float(((init.scales.to(F64) - r64[0].scales) / r64[0].scales).abs().max()),
                        final_codebooks_max_abs_diff=diff(cal.codebooks, f64_cal.codebooks),
                        final_scales_max_rel_diff=float(((cal.scales.to(F64) - f64_cal.scales) / f64_cal.scales).abs().max()),
+                       after_adam_codebooks_max_abs_diff=[
+                           diff(a["codebooks_after_adam"], b["codebooks_after_adam"])
+                           for a, b in zip(cal.epochs, f64_cal.epochs) if "codebooks_after_adam" in a],
+                       after_adam_scales_max_rel_diff=[
+                           float(((a["scales_after_adam"].to(F64) - b["scales_after_adam"]) / b["scales_after_adam"]).abs().max())
+                           for a, b in zip(cal.epochs, f64_cal.epochs) if "scales_after_adam" in a],
                        obj_final_rel_diff=abs(objective(W, decode(f64_cal.codes, f64_cal.codebooks, f64_cal.scales), XTX)
                                               / objective(W, decode(cal.codes, cal.codebooks, cal.scales), XTX) - 1)),
     )
     return t, meta
+
+
+def validate_official(aqlm_dir):
+    """Cross-check against a Vahe1994/AQLM checkout (its src/ and aq_engine.py; nothing is copied):
+    decode vs _dequantize_weight, kmeans vs fit_kmeans from the same initial points, and, on every
+    stored fixture, beam_search_xtx vs beam_search_optimal_codes (dim_rng=None) from the stored
+    init and calibrate vs AQEngine.quantize (its QuantizedWeight replaced by the stored init, its
+    dim_rng shuffle replaced by the natural order) — codes exactly, floats within 1e-5."""
+    import contextlib
+    import io
+    import types
+    from argparse import Namespace
+    from safetensors.torch import load_file
+
+    os.environ["AQ_USE_JIT"] = "0"
+    sys.path.insert(0, str(Path(aqlm_dir).resolve()))
+    from src.utils import _dequantize_weight
+    from src.kmeans import fit_kmeans
+    from src.beam_search_xtx import beam_search_optimal_codes
+    from src.aq import QuantizedWeight
+    import aq_engine
+
+    ok = True
+
+    def report(name, good, extra=""):
+        nonlocal ok
+        ok &= bool(good)
+        print(f"{'PASS' if good else 'FAIL'} official {name} {extra}")
+
+    index = json.loads((FIXTURES / "cases.json").read_text())
+    for case in index["cases"]:
+        t = load_file(str(FIXTURES / case["file"]))
+        W, XTX = t["W"], t["XTX"]
+        codes, books, scales = t["init_codes"].long(), t["init_codebooks"], t["init_scales"]
+        n, M, g = W.shape[0], case["M"], case["g"]
+        ob_books, ob_scales = books[:, :, None, :], scales.reshape(n, 1, 1, 1)
+        report(f"{case['name']}: decode == _dequantize_weight",
+               torch.equal(decode(codes, books, scales), _dequantize_weight(codes, ob_books, ob_scales)))
+        # k-means of the first codebook from the same initial points
+        data = (W / scales).reshape(-1, g)
+        K = 2 ** case["B"]
+        torch.manual_seed(1234)
+        ids = torch.randperm(data.shape[0])[:K]
+        torch.manual_seed(1234)
+        oc, oa, _ = fit_kmeans(data, k=K, max_iter=100)
+        mc, ma, _ = kmeans(data, K, 100, ids)
+        report(f"{case['name']}: kmeans == fit_kmeans (random init ids)", torch.equal(oa, ma),
+               f"max |dC| {float((oc - mc).abs().max()):.1e}")
+        # beam search from the stored init
+        with contextlib.redirect_stderr(io.StringIO()):
+            oc = beam_search_optimal_codes(XTX=XTX, reference_weight=W, codebooks=ob_books,
+                                           prev_codes=codes.int(), scales=ob_scales,
+                                           beam_size=case["beam_size"], dim_rng=None, verbose=False)
+        report(f"{case['name']}: beam_search_xtx == beam_search_optimal_codes",
+               torch.equal(oc.long(), t["bs_codes"].long()))
+        # the whole calibration loop
+        layer = torch.nn.Linear(W.shape[1], n, bias=False)
+        layer.weight.data.copy_(W)
+        eng = aq_engine.AQEngine(layer)
+        eng.XTX.copy_(XTX.to(F64))
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            qw = QuantizedWeight(reference_weight=W, in_group_size=g, out_group_size=1,
+                                 num_codebooks=M, nbits_per_codebook=case["B"], max_iter=1)
+        qw.codes.data.copy_(codes.int())
+        qw.codebooks.data.copy_(ob_books)
+        qw.scales.data.copy_(ob_scales)
+
+        class NaturalOrder:
+            def __init__(self, *a):
+                pass
+
+            def shuffle(self, seq):
+                pass
+
+        saved = (aq_engine.QuantizedWeight, aq_engine.random)
+        aq_engine.QuantizedWeight = lambda **kw: qw
+        aq_engine.random = types.SimpleNamespace(Random=NaturalOrder, getrandbits=lambda k: 0)
+        args = Namespace(devices=[torch.device("cpu")], out_group_size=1, in_group_size=g,
+                         num_codebooks=M, nbits_per_codebook=case["B"], codebook_value_nbits=16,
+                         codebook_value_num_groups=1, scale_nbits=0, init_max_iter=1,
+                         init_max_points_per_centroid=None, lr=LR, max_epochs=case["max_epochs"],
+                         steps_per_epoch=STEPS_PER_EPOCH, beam_size=case["beam_size"],
+                         relative_mse_tolerance=case["relative_mse_tolerance"], print_frequency=10 ** 9)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                eng.quantize(args=args, verbose=False)
+        finally:
+            aq_engine.QuantizedWeight, aq_engine.random = saved
+        same = torch.equal(qw.codes.data.long(), t["final_codes"].long())
+        dcb = float((qw.codebooks.data[:, :, 0, :] - t["final_codebooks"]).abs().max())
+        dsc = float((qw.scales.data.reshape(n, 1) - t["final_scales"]).abs().max())
+        report(f"{case['name']}: calibrate == AQEngine.quantize", same and dcb <= 1e-5 and dsc <= 1e-5,
+               f"codes {'==' if same else '!='}, max |dCb| {dcb:.1e}, max |ds| {dsc:.1e}")
+    return 0 if ok else 1
 
 
 def write_all(out):
@@ -672,8 +778,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="regenerate into a temp dir and compare")
     ap.add_argument("--out", default=str(FIXTURES))
+    ap.add_argument("--validate-official", metavar="AQLM_DIR",
+                    help="compare against a Vahe1994/AQLM checkout instead of writing fixtures")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.validate_official:
+        return validate_official(args.validate_official)
     self_tests()
     if not args.check:
         write_all(args.out)
