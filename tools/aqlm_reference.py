@@ -3,10 +3,10 @@
 
 Written from the AQLM paper (Egiazarian, Panferov, Kuznedelev, Frantar, Babenko, Alistarh,
 "Extreme Compression of Large Language Models via Additive Quantization", ICML 2024, §3: the
-additive representation §3.1, the alternating "beam search over codes / Adam over codebooks"
-calibration §3.2–3.3), from lowbit's spec (/work/shared/specs/algorithms.md §3.1, §3.2, §4.2) and
-from reading Vahe1994/AQLM (`src/aq.py` QuantizedWeight.__init__ / init_aq_kmeans,
-`src/kmeans.py` fit_kmeans / find_nearest_cluster, `src/beam_search_xtx.py`
+additive representation and the layer calibration that alternates beam search over codes with
+Adam over codebooks and scales; subsection numbers not re-checked), from lowbit's spec
+(shared/specs/algorithms.md §3.1, §3.2, §4.2) and from reading Vahe1994/AQLM (`src/aq.py`
+QuantizedWeight.__init__ / init_aq_kmeans, `src/kmeans.py` fit_kmeans / find_nearest_cluster, `src/beam_search_xtx.py`
 beam_search_optimal_codes / _beam_search_squared_errors / _beam_search_select_best,
 `aq_engine.py` AQEngine.add_batch / quantize / _compute_mse, `src/utils.py` _dequantize_weight).
 No code was copied.  The Rust AQLM calibration is tested against the fixtures this script writes.
@@ -123,8 +123,12 @@ Deliberate choices (every one of them is something the Rust implementation must 
     loss/prev_best > 1 − relative_mse_tolerance, else prev_best = min(prev_best, loss); Adam step;
     after the steps: codes ← beam_search_xtx(…).  I.e. Adam first, then the search, as the
     official order.  Fixtures: steps_per_epoch = 100 (official default), lr 1e-4 (default),
-    max_epochs = 3 ("a couple of outer iterations"; official default 1000), tolerance 0.01
-    (spec §3.2 / README; official default None), beam sizes 1 and 4 (official default 1).
+    "a couple of outer iterations" (official max_epochs default 1000): 1x8g8 max_epochs 3 with
+    tolerance 0.01 (spec §3.2 / README; official default None) — ends by max_epochs; 2x4g8
+    max_epochs 4 with tolerance 0.1 — ends by the tolerance test at step 0 of epoch 3, so both
+    ways of ending occur; beam sizes 1 and 4 (official default 1) on the same 2x4g8 data.
+    XTX here is the stored f32 tensor for both the loss and the search (official: f64 for the
+    loss, its f32 cast for the search).
 9.  Precision and determinism: f32 throughout (W, XTX, scales, codebooks, k-means, beam search,
     Adam), f64 only for objectives/the loss and for the robustness re-run; torch runs
     single-threaded so that --check is byte-identical.
@@ -169,7 +173,7 @@ MONOTONE_SLACK = 1e-6
 
 
 # ---------------------------------------------------------------------------------------------
-# representation and objective (paper §3.1; official src/utils.py _dequantize_weight,
+# representation and objective (paper §3; spec §3.1; official src/utils.py _dequantize_weight,
 # aq_engine.py AQEngine.add_batch / _compute_mse)
 # ---------------------------------------------------------------------------------------------
 
