@@ -118,15 +118,14 @@ Deliberate choices (every one of them is something the Rust implementation must 
 """
 
 import argparse
-import filecmp
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from fixture_check import check_regenerated  # tools/fixture_check.py
 
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = [ROOT / ".venv-hf" / "bin" / "python"]
@@ -914,20 +913,7 @@ def main():
     if not args.check:
         write_all(args.out)
         return 0
-    tmp = Path(tempfile.mkdtemp(prefix="gptq-fixtures-"))
-    try:
-        write_all(tmp)
-        want = sorted(p.name for p in Path(args.out).iterdir() if p.name != "README.md")
-        got = sorted(p.name for p in tmp.iterdir())
-        bad = [n for n in got if n not in want or not filecmp.cmp(tmp / n, Path(args.out) / n, shallow=False)]
-        bad += [n for n in want if n not in got]
-        if bad:
-            print("FAIL --check: differs:", ", ".join(bad))
-            return 1
-        print(f"PASS --check ({len(got)} files identical)")
-        return 0
-    finally:
-        shutil.rmtree(tmp)
+    return check_regenerated(write_all, Path(args.out), "gptq-fixtures-")
 
 
 if __name__ == "__main__":
