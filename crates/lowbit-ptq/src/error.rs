@@ -74,6 +74,31 @@ pub enum PtqError {
         /// The supported formats, in words.
         supported: &'static str,
     },
+    /// A format block's columns belong to different GPTQ groups (act-order without static
+    /// groups), so the result has no block-wise coded form.
+    #[error(
+        "block {block} is not one group: column {column} is in group {group}, the block's first column in group {expected} (act-order needs static groups for coded parts)"
+    )]
+    NotContiguous {
+        /// Block index along a row (original column order).
+        block: usize,
+        /// First column of the block in another group.
+        column: usize,
+        /// That column's group.
+        group: u32,
+        /// The group of the block's first column.
+        expected: u32,
+    },
+    /// A Hadamard rotation block that is not a power of two dividing d_in.
+    #[error(
+        "rotation block {block} must be a power of two dividing d_in = {cols} (e.g. the format's block 16 / 32, or 128)"
+    )]
+    Rotation {
+        /// Columns (d_in) of the rotated tensor.
+        cols: usize,
+        /// The requested block.
+        block: usize,
+    },
     /// An error of lowbit-formats.
     #[error(transparent)]
     Format(#[from] FormatError),

@@ -8,7 +8,7 @@ use crate::{
 };
 
 /// Deterministic pseudo-random values in [−1, 1) (xorshift; no rand dependency).
-fn noise(n: usize, seed: u64) -> Vec<f32> {
+pub(crate) fn noise(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..n)
         .map(|_| {
@@ -21,7 +21,7 @@ fn noise(n: usize, seed: u64) -> Vec<f32> {
 }
 
 /// W [rows, cols] and the H of correlated inputs X = Z·A with unequal column scales.
-fn problem(rows: usize, cols: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn problem(rows: usize, cols: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
     let w: Vec<f32> = noise(rows * cols, seed).iter().map(|v| 2.0 * v).collect();
     let n = 4 * cols;
     let z = noise(n * cols, seed + 1);

@@ -22,11 +22,15 @@
 
 #![deny(missing_docs)]
 
+mod coded;
+#[cfg(test)]
+mod coded_tests;
 mod error;
 mod eval;
 mod gptq;
 #[cfg(test)]
 mod gptq_tests;
+mod hadamard;
 mod hessian;
 mod linalg;
 mod quantizer;
@@ -34,5 +38,6 @@ mod quantizer;
 pub use error::PtqError;
 pub use eval::{relative_output_error, rtn};
 pub use gptq::{GptqOptions, GptqResult, GroupSource, gptq};
+pub use hadamard::{block_hadamard_rows, hadamard_matrix, rotate_hessian};
 pub use hessian::{HessianAccumulator, hessian};
 pub use quantizer::{BlockParams, FormatQuantizer, GroupParams, GroupQuantizer, SUPPORTED};
