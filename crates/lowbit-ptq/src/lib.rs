@@ -34,6 +34,9 @@ mod hadamard;
 mod hessian;
 mod linalg;
 mod quantizer;
+mod scale_search;
+#[cfg(test)]
+mod scale_search_tests;
 
 pub use error::PtqError;
 pub use eval::{relative_output_error, rtn};
@@ -41,3 +44,4 @@ pub use gptq::{GptqOptions, GptqResult, GroupSource, gptq};
 pub use hadamard::{block_hadamard_rows, hadamard_matrix, rotate_hessian};
 pub use hessian::{HessianAccumulator, hessian};
 pub use quantizer::{BlockParams, FormatQuantizer, GroupParams, GroupQuantizer, SUPPORTED};
+pub use scale_search::{MseEval, ScaleSearch};

@@ -8,6 +8,7 @@
 //! per-value entry points (`block_params`, `quantize_value`), which share the encoder's code.
 
 use crate::PtqError;
+use crate::scale_search::{self, ScaleSearch};
 use lowbit_formats::scale::GlobalScale;
 use lowbit_formats::{Format, GridBlockParams, IntScale};
 
@@ -55,6 +56,7 @@ pub trait GroupQuantizer {
 pub struct FormatQuantizer {
     format: Format,
     global: GlobalScale,
+    search: ScaleSearch,
 }
 
 /// The formats [`FormatQuantizer`] accepts, in words (for [`PtqError::Unsupported`]).
@@ -67,6 +69,7 @@ impl FormatQuantizer {
             Format::Int(_) | Format::Grid(_) => Ok(Self {
                 format,
                 global: GlobalScale::ONE,
+                search: ScaleSearch::Absmax,
             }),
             other => Err(PtqError::Unsupported {
                 format: other.name(),
@@ -78,6 +81,20 @@ impl FormatQuantizer {
     /// Parses a format name (`Format::parse`) and wraps it.
     pub fn parse(name: &str) -> Result<Self, PtqError> {
         Self::new(Format::parse(name)?)
+    }
+
+    /// Chooses block scales by `search` when a group starts (scale_search.rs; MR-GPTQ's MSE
+    /// search with [`ScaleSearch::FP_QUANT`]). Invalid search parameters are
+    /// [`PtqError::InvalidOption`].
+    pub fn with_scale_search(mut self, search: ScaleSearch) -> Result<Self, PtqError> {
+        search.validate()?;
+        self.search = search;
+        Ok(self)
+    }
+
+    /// The block-scale search in use.
+    pub fn scale_search(&self) -> ScaleSearch {
+        self.search
     }
 
     /// The wrapped format.
@@ -109,16 +126,14 @@ impl GroupQuantizer for FormatQuantizer {
     fn params(&self, group: &[f32], rows: usize) -> GroupParams {
         let g = group.len() / rows.max(1);
         let blocks = group.chunks(g.max(1)).take(rows);
-        GroupParams(match &self.format {
-            Format::Int(f) => blocks
-                .map(|b| BlockParams::Int(f.block_params(b)))
+        // `new` admits only Int and Grid, for which `block_params` is always `Some`.
+        GroupParams(
+            blocks
+                .filter_map(|b| {
+                    scale_search::block_params(&self.format, b, self.global, &self.search)
+                })
                 .collect(),
-            Format::Grid(f) => blocks
-                .map(|b| BlockParams::Grid(f.block_params(b, self.global)))
-                .collect(),
-            // `new` admits only Int and Grid.
-            _ => Vec::new(),
-        })
+        )
     }
 
     fn quantize(
