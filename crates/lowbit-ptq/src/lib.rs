@@ -33,6 +33,9 @@ mod gptq_tests;
 mod hadamard;
 mod hessian;
 mod linalg;
+mod mr_gptq;
+#[cfg(test)]
+mod mr_gptq_tests;
 mod quantizer;
 mod scale_search;
 #[cfg(test)]
@@ -43,5 +46,6 @@ pub use eval::{relative_output_error, rtn};
 pub use gptq::{GptqOptions, GptqResult, GroupSource, gptq};
 pub use hadamard::{block_hadamard_rows, hadamard_matrix, rotate_hessian};
 pub use hessian::{HessianAccumulator, hessian};
+pub use mr_gptq::{MrGptqOptions, MrGptqResult, mr_gptq};
 pub use quantizer::{BlockParams, FormatQuantizer, GroupParams, GroupQuantizer, SUPPORTED};
 pub use scale_search::{MseEval, ScaleSearch};
