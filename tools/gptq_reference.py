@@ -897,6 +897,26 @@ def write_all(out):
               f"margin {meta['min_margin']:.2e}  f64-diff {meta['max_abs_diff_f64_rerun']:.2e}  "
               f"tries {meta['seed_tries']}")
     (out / "cases.json").write_text(json.dumps(index, indent=1) + "\n")
+    write_mr(out)
+
+
+def write_mr(out):
+    """MR-GPTQ cases (tools/mr_gptq_reference.py) into mr_cases.json + <name>.safetensors."""
+    import mr_gptq_reference as MR
+    me = sys.modules[__name__]
+    index = {"generator": "tools/gptq_reference.py + tools/mr_gptq_reference.py",
+             "n_samples": MR.N_SAMPLES, "hessian_batch": HESSIAN_BATCH,
+             "min_margin_required": MIN_MARGIN, "search_margin_required": MR.SEARCH_MARGIN,
+             "cases": []}
+    for case in MR.CASES:
+        tensors, meta = MR.run_mr_case(me, case)
+        save_file(tensors, str(out / f"{case['name']}.safetensors"))
+        index["cases"].append({"name": case["name"], "file": f"{case['name']}.safetensors", **meta})
+        print(f"{case['name']:32s} mr {meta['rel_err_mr_gptq']:.6f}  gptq {meta['rel_err_gptq']:.6f}  "
+              f"mr-absmax {meta['rel_err_mr_absmax']:.6f}  margin {meta['min_margin']:.2e}  "
+              f"search {meta['search_margin']:.2e} ({meta['search_changed_blocks']} blocks)  "
+              f"tries {meta['seed_tries']}")
+    (out / "mr_cases.json").write_text(json.dumps(index, indent=1) + "\n")
 
 
 def main():
@@ -910,6 +930,8 @@ def main():
     if args.validate_official:
         return validate_official(args.validate_official)
     self_tests()
+    import mr_gptq_reference
+    mr_gptq_reference.self_tests(sys.modules[__name__])
     if not args.check:
         write_all(args.out)
         return 0
