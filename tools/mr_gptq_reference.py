@@ -129,8 +129,10 @@ def self_tests(G):
         Hb = hadamard_block(b)
         assert (Hb @ Hb.t() - torch.eye(b, dtype=torch.float64)).abs().max() < 1e-6
         assert torch.equal(Hb, Hb.t())
-    assert hadamard_block(2).tolist() == [[2 ** -0.5] * 2, [2 ** -0.5, -(2 ** -0.5)]] or \
-        hadamard_block(2)[1, 1] < 0
+    s2 = float(torch.tensor(2 ** -0.5, dtype=torch.float32))   # lowbit-nn: (1/sqrt(2) f64) as f32
+    assert hadamard_block(2).tolist() == [[s2, s2], [s2, -s2]]
+    h8 = hadamard_block(8)
+    assert all((h8[i, j] > 0) == (bin(i & j).count("1") % 2 == 0) for i in range(8) for j in range(8))
     gen = torch.Generator().manual_seed(11)
     W = torch.randn(8, 64, generator=gen)
     X = torch.randn(20, 64, generator=gen)

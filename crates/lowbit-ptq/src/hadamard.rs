@@ -4,7 +4,7 @@
 //! `HadamardTransform`: `hadamard_transform(x.view(-1, group_size), scale=1/sqrt(group_size))`).
 //!
 //! R = diag(H_b, …, H_b) with H_b the Sylvester Hadamard matrix of order b,
-//! H_b[i][j] = (−1)^popcount(i & j) · f32(1/√b): the SAME matrix as lowbit-nn's
+//! H_b(i, j) = (−1)^popcount(i & j) · f32(1/√b): the SAME matrix as lowbit-nn's
 //! `quant::hadamard::hadamard_matrix` (entries `(sign · (1/√b in f64)) as f32`), applied the same
 //! way as its `block_hadamard` (each row's consecutive blocks of b values times H_b, i.e.
 //! x ↦ x·R). H_b is symmetric and orthogonal, so R = Rᵀ = R⁻¹. At inference lowbit rotates the
@@ -33,7 +33,7 @@ fn check_block(cols: usize, block: usize) -> Result<(), PtqError> {
 }
 
 /// The orthonormal Sylvester Hadamard matrix of order `n` (a power of two), `[n, n]` row-major:
-/// H[i][j] = (−1)^popcount(i & j)/√n in f32 (lowbit-nn `hadamard_matrix`, entry for entry).
+/// H(i, j) = (−1)^popcount(i & j)/√n in f32 (lowbit-nn `hadamard_matrix`, entry for entry).
 pub fn hadamard_matrix(n: usize) -> Result<Vec<f32>, PtqError> {
     check_block(n, n)?;
     let s = entry(n);
@@ -46,7 +46,7 @@ pub fn hadamard_matrix(n: usize) -> Result<Vec<f32>, PtqError> {
 }
 
 /// In-place unnormalised Walsh–Hadamard transform of one block (Sylvester order: the butterfly
-/// over bit h pairs indices i and i + h, which is x·H for H[i][j] = (−1)^popcount(i & j)).
+/// over bit h pairs indices i and i + h, which is x·H for H(i, j) = (−1)^popcount(i & j)).
 fn fwht(v: &mut [f64]) {
     let n = v.len();
     let mut h = 1;

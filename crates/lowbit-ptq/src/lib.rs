@@ -5,7 +5,10 @@
 //! Hoefler, Alistarh, "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained
 //! Transformers", ICLR 2023, Algorithm 1) over lowbit's exact formats ([`FormatQuantizer`]),
 //! plus the round-to-nearest baseline ([`rtn`]) and GPTQ's objective
-//! ([`relative_output_error`]). Tested against the PyTorch reference fixtures of
+//! ([`relative_output_error`]); results as exact coded parts ([`GptqResult::coded_parts`]);
+//! FP-Quant's MSE block-scale search ([`ScaleSearch`]); block Hadamard rotations
+//! ([`block_hadamard_rows`], [`rotate_hessian`]) and MR-GPTQ ([`mr_gptq`]; Egiazarian et al.,
+//! arXiv 2509.23202). Tested against the PyTorch reference fixtures of
 //! `tests/fixtures/gptq/` (`tools/gptq_reference.py`); see README.md.
 //!
 //! ```
