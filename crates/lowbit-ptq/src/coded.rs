@@ -32,7 +32,8 @@ impl GptqResult {
         let (rows, cols) = (self.rows, self.cols);
         let g = quantizer.group_size();
         let mismatch = |reason: String| PtqError::InvalidOption { reason };
-        if g == 0 || cols % g != 0 || self.w_hat.len() != rows * cols {
+        let n = rows.checked_mul(cols);
+        if g == 0 || cols % g != 0 || n.is_none() || Some(self.w_hat.len()) != n {
             return Err(mismatch(format!(
                 "result [{rows}, {cols}] does not fit `{}` (block {g})",
                 quantizer.name()

@@ -36,6 +36,10 @@ fn check_block(cols: usize, block: usize) -> Result<(), PtqError> {
 /// H(i, j) = (−1)^popcount(i & j)/√n in f32 (lowbit-nn `hadamard_matrix`, entry for entry).
 pub fn hadamard_matrix(n: usize) -> Result<Vec<f32>, PtqError> {
     check_block(n, n)?;
+    if n > 1 << 14 {
+        // n² values: refuse what cannot be a rotation block (lowbit-nn uses ≤ 128).
+        return Err(PtqError::Rotation { cols: n, block: n });
+    }
     let s = entry(n);
     Ok((0..n * n)
         .map(|k| {
@@ -211,6 +215,7 @@ mod tests {
             ));
         }
         assert!(hadamard_matrix(12).is_err());
+        assert!(hadamard_matrix(1 << 20).is_err());
         assert!(rotate_hessian(&w, 7, 1).is_err());
     }
 }
