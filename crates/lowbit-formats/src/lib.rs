@@ -39,6 +39,7 @@ pub mod scale;
 mod sparse;
 pub mod spec;
 mod tensor;
+mod vq;
 
 pub use blockwise::GridBlockParams;
 pub use cells::Cells;
@@ -54,3 +55,4 @@ pub use quest::{OPTIMAL_GAUSSIAN_SCALES, QuestBlock, QuestFormat};
 pub use scale::ScaleRule;
 pub use sparse::Sparsity;
 pub use tensor::Encoded;
+pub use vq::VqSpec;

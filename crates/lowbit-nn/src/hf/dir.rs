@@ -11,9 +11,13 @@
 //! `model.layers.{i}.self_attn.rotary_emb.inv_freq`; it is recomputed from `rope_theta` and
 //! ignored on load.
 
-use super::config::{CONFIG_FILE, SpecialTokens, read_config_json, write_config_json};
+use super::compressed::apply_quantization_config;
+use super::config::{CONFIG_FILE, SpecialTokens, config_to_json, read_config_json};
+use super::quant_config::QuantizationConfig;
 use super::state::{load_state_dict, state_dict};
-use super::weights::{MODEL_FILE, StoreDtype, read_checkpoint, write_safetensors};
+use super::weights::{
+    MODEL_FILE, StoreDtype, read_checkpoint, write_safetensors, write_text_atomic,
+};
 use crate::NnError;
 use crate::llama::{CompressionPolicy, Llama, LlamaConfig};
 use burn::tensor::Device;
@@ -37,6 +41,8 @@ pub struct LoadedModel {
     pub tokenizer: Option<PathBuf>,
     /// The directory the files were read from (the step directory for a run directory).
     pub dir: PathBuf,
+    /// The `quantization_config` of a compressed checkpoint (its coded linears).
+    pub quantization: Option<QuantizationConfig>,
 }
 
 /// Options of [`load_dir_with`].
@@ -118,7 +124,9 @@ pub fn load_dir_with(
     opts: &LoadOptions,
 ) -> Result<LoadedModel, NnError> {
     let dir = resolve_dir(path)?;
-    let (mut config, special) = read_config_json(&dir.join(CONFIG_FILE))?;
+    let config_path = dir.join(CONFIG_FILE);
+    let (mut config, special) = read_config_json(&config_path)?;
+    let quantization = read_quantization_config(&config_path)?;
     if let Some(p) = &opts.compression {
         config = config.with_compression(p.clone());
     }
@@ -135,7 +143,11 @@ pub fn load_dir_with(
         }
         tensors.remove("lm_head.weight");
     }
-    let model = load_state_dict(config.init(device)?, &tensors)?;
+    let mut model = config.init(device)?;
+    if let Some(qc) = &quantization {
+        model = apply_quantization_config(model, qc, &mut tensors, device)?;
+    }
+    let model = load_state_dict(model, &tensors)?;
     let tokenizer = Some(dir.join(TOKENIZER_FILE)).filter(|p| p.is_file());
     Ok(LoadedModel {
         model,
@@ -143,7 +155,21 @@ pub fn load_dir_with(
         special,
         tokenizer,
         dir,
+        quantization,
     })
+}
+
+/// The `quantization_config` of the `config.json` at `path` (already known to parse as JSON).
+fn read_quantization_config(path: &Path) -> Result<Option<QuantizationConfig>, NnError> {
+    let text = std::fs::read_to_string(path).map_err(|e| NnError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| NnError::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!("not valid JSON: {e}"),
+    })?;
+    QuantizationConfig::from_config_json(&v)
 }
 
 /// Writes `config.json` and an f32 `model.safetensors` into `dir` (created if needed).
@@ -162,27 +188,53 @@ pub fn save_dir_with(
     dir: &Path,
     opts: &SaveOptions,
 ) -> Result<(), NnError> {
-    let tensors = state_dict(model)?;
+    if model.layers.len() != cfg.n_layers {
+        return Err(NnError::ModelMismatch(format!(
+            "layers {} vs {}",
+            model.layers.len(),
+            cfg.n_layers
+        )));
+    }
+    save_tensors_dir(&state_dict(model)?, cfg, dir, opts, None)
+}
+
+/// Writes `tensors` as `model.safetensors` and `cfg` (plus the top-level key `extra`, e.g. a
+/// `quantization_config`) as `config.json`, each atomically, into `dir` (created if needed).
+///
+/// # Errors
+/// [`NnError::ModelMismatch`] if the embedding or head disagree with `cfg`, [`NnError::Io`] on a
+/// write failure.
+pub(crate) fn save_tensors_dir(
+    tensors: &std::collections::BTreeMap<String, super::state::HostTensor>,
+    cfg: &LlamaConfig,
+    dir: &Path,
+    opts: &SaveOptions,
+    extra: Option<(&str, serde_json::Value)>,
+) -> Result<(), NnError> {
     let emb = tensors
         .get("model.embed_tokens.weight")
         .map(|t| t.shape.clone());
     let want = vec![cfg.vocab_size, cfg.d_model];
     let tied = !tensors.contains_key("lm_head.weight");
-    if emb.as_ref() != Some(&want)
-        || tied != cfg.tie_embeddings
-        || model.layers.len() != cfg.n_layers
-    {
+    if emb.as_ref() != Some(&want) || tied != cfg.tie_embeddings {
         return Err(NnError::ModelMismatch(format!(
-            "embedding {emb:?} vs {want:?}, tied {tied} vs {}, layers {} vs {}",
+            "embedding {emb:?} vs {want:?}, tied {tied} vs {}",
             cfg.tie_embeddings,
-            model.layers.len(),
-            cfg.n_layers
         )));
     }
     std::fs::create_dir_all(dir).map_err(|e| NnError::Io {
         path: dir.to_path_buf(),
         source: e,
     })?;
-    write_safetensors(&dir.join(MODEL_FILE), &tensors, opts.dtype)?;
-    write_config_json(cfg, &opts.special, opts.dtype, &dir.join(CONFIG_FILE))
+    write_safetensors(&dir.join(MODEL_FILE), tensors, opts.dtype)?;
+    let path = dir.join(CONFIG_FILE);
+    let mut v = config_to_json(cfg, &opts.special, opts.dtype);
+    if let (Some((k, x)), Some(o)) = (extra, v.as_object_mut()) {
+        o.insert(k.to_string(), x);
+    }
+    let text = serde_json::to_string_pretty(&v).map_err(|e| NnError::Checkpoint {
+        path: path.clone(),
+        message: format!("cannot encode config: {e}"),
+    })?;
+    write_text_atomic(&path, &(text + "\n"))
 }

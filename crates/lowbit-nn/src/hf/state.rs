@@ -122,7 +122,7 @@ impl HostTensor {
 }
 
 /// The stored element type of an integer parameter, by name: codes, selectors and masks of a
-/// coded weight are bytes (they are checked to fit at construction), anything else I32.
+/// coded weight are bytes when they fit (codes of more than 8 bits are I32), anything else I32.
 fn int_is_u8(name: &str) -> bool {
     ["_codes", "_table", "_mask"]
         .iter()
@@ -172,18 +172,19 @@ impl ModuleVisitor for Collect {
                 return;
             }
         };
-        let data = if int_is_u8(&name) {
-            match values.iter().map(|&v| u8::try_from(v)).collect() {
-                Ok(b) => HostData::U8(b),
-                Err(_) => {
-                    self.err.get_or_insert(NnError::TensorData {
-                        what: name,
-                        reason: "a code, selector or mask value is outside 0..=255".into(),
-                    });
-                    return;
-                }
-            }
+        let bytes: Option<Vec<u8>> = int_is_u8(&name)
+            .then(|| values.iter().map(|&v| u8::try_from(v).ok()).collect())
+            .flatten();
+        let data = if let Some(b) = bytes {
+            HostData::U8(b)
+        } else if int_is_u8(&name) && !name.ends_with("_codes") {
+            self.err.get_or_insert(NnError::TensorData {
+                what: name,
+                reason: "a selector or mask value is outside 0..=255".into(),
+            });
+            return;
         } else {
+            // Codes of more than 8 bits (AQLM's 16-bit codebooks) are kept as I32.
             HostData::I32(values)
         };
         self.out.insert(name, HostTensor { shape, data });

@@ -16,5 +16,6 @@ pub use attention::LayerKv;
 pub use config::{BLOCK_LINEARS, LlamaConfig, PRESETS, block_linears, linears};
 pub use generate::{GenerateConfig, generate, generate_recompute, nucleus, sample_next};
 pub use kv_cache::KvCache;
-pub use model::{Llama, cross_entropy};
+pub use model::{Block, Llama, cross_entropy};
+pub use rope::Rope;
 pub use policy::{CompressionPolicy, ResolvedPolicy, compile_globs};

@@ -24,6 +24,26 @@ pub struct Block {
     pub mlp: Mlp,
 }
 
+impl Block {
+    /// The block on residual-stream states at positions `0..seq`: `h + attn(norm(h))`, then
+    /// `h + mlp(norm(h))` — what [`Llama::forward`] runs per block, exposed for layer-by-layer
+    /// calibration (post-training compression feeds each block the outputs of the blocks before
+    /// it, already compressed).
+    ///
+    /// # Shapes
+    /// `h`: `[batch, seq, d_model]` → same.
+    pub fn forward(&self, h: Tensor<3>, rope: &Rope) -> Result<Tensor<3>, NnError> {
+        let a = self
+            .self_attn
+            .forward(self.input_layernorm.forward(h.clone()), rope)?;
+        let h = h + a;
+        let m = self
+            .mlp
+            .forward(self.post_attention_layernorm.forward(h.clone()))?;
+        Ok(h + m)
+    }
+}
+
 /// A Llama-style language model.
 #[derive(Module, Debug)]
 pub struct Llama {
@@ -224,6 +244,23 @@ impl Llama {
             )));
         }
         Ok(())
+    }
+
+    /// The token embeddings, the input of block 0.
+    ///
+    /// # Shapes
+    /// `tokens`: `[batch, seq]` → `[batch, seq, d_model]`.
+    ///
+    /// # Errors
+    /// [`NnError::Input`] when `seq` exceeds `max_seq_len`.
+    pub fn embed(&self, tokens: Tensor<2, Int>) -> Result<Tensor<3>, NnError> {
+        self.check_len(tokens.dims()[1], 0)?;
+        Ok(self.embed_tokens.forward(tokens))
+    }
+
+    /// The rotary table the blocks use (what [`Block::forward`] takes).
+    pub fn rope(&self) -> &Rope {
+        &self.rope
     }
 
     /// (logits `[b, t, vocab]`, final hidden states `[b, t, d_model]`).

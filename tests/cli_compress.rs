@@ -1,0 +1,249 @@
+//! `lowbit compress` and `lowbit export` end to end on a tiny random Llama (tokenizer of the HF
+//! fixture gqa-untied, calibration text from tests/fixtures/tiny-corpus): RTN checkpoints
+//! evaluate exactly as the fake-quantized model, GPTQ beats RTN on every layer's calibration
+//! error, a killed run resumes to the same bytes, exports round-trip, and bad input is named.
+
+use burn::tensor::Device;
+use lowbit_nn::hf::{HostData, read_safetensors, save_dir};
+use lowbit_nn::llama::{CompressionPolicy, LlamaConfig};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn lowbit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lowbit"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "lowbit failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn err(out: &Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A random 2-block Llama (d 64, d_ff 128) with the fixture tokenizer, optionally with a
+/// fake-quantization policy recorded in its config.
+fn tiny_model(dir: &Path, policy: Option<&str>) {
+    let mut cfg = LlamaConfig::new(320, 64, 2, 4, 2, 128)
+        .with_max_seq_len(64)
+        .with_init_std(0.2);
+    let device = Device::flex();
+    // The same weights with or without a policy: the device generator is seeded per model,
+    // under a lock because the tests of this file share it.
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let model = {
+        let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+        device.seed(11);
+        cfg.init(&device).unwrap()
+    };
+    if let Some(f) = policy {
+        cfg = cfg.with_compression(CompressionPolicy::new().with_weight(Some(f.into())));
+    }
+    save_dir(&model, &cfg, dir).unwrap();
+    std::fs::copy(
+        root().join("tests/fixtures/hf/gqa-untied/tokenizer.json"),
+        dir.join("tokenizer.json"),
+    )
+    .unwrap();
+}
+
+/// Calibration text (docs 0–9) and held-out text (doc 11).
+fn texts(tmp: &Path) -> (PathBuf, PathBuf) {
+    let corpus = root().join("tests/fixtures/tiny-corpus");
+    let mut calib = String::new();
+    for i in 0..10 {
+        calib += &std::fs::read_to_string(corpus.join(format!("doc{i:02}.txt"))).unwrap();
+    }
+    let p = tmp.join("calib.txt");
+    std::fs::write(&p, calib).unwrap();
+    (p, corpus.join("doc11.txt"))
+}
+
+fn compress(src: &Path, out: &Path, method: &str, format: &str, calib: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "compress", "--checkpoint", s(src), "--format", format, "--method", method, "--out",
+        s(out), "--calib-text", s(calib), "--calib-samples", "4", "--calib-seq-len", "32",
+        "--progress", "quiet",
+    ];
+    args.extend_from_slice(extra);
+    lowbit(&args)
+}
+
+fn nll(dir: &Path, text: &Path) -> f64 {
+    let out = ok(&lowbit(&["eval", "--checkpoint", s(dir), "--text-file", s(text), "--json"]));
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    v["nll"].as_f64().unwrap()
+}
+
+fn jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn rtn_checkpoints_evaluate_as_the_fake_quantized_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (calib, held) = texts(tmp.path());
+    let (src, fq, out) = (tmp.path().join("src"), tmp.path().join("fq"), tmp.path().join("out"));
+    tiny_model(&src, None);
+    tiny_model(&fq, Some("int4:block=32"));
+    ok(&compress(&src, &out, "rtn", "int4:block=32", &calib, &[]));
+    assert_eq!(nll(&out, &held), nll(&fq, &held), "decode == fake_quant, bit for bit");
+    assert_ne!(nll(&out, &held), nll(&src, &held));
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let q = &cfg["quantization_config"];
+    assert_eq!(q["quant_method"], "lowbit");
+    assert_eq!(q["layers"].as_object().unwrap().len(), 14);
+    assert!((q["bits_per_value"].as_f64().unwrap() - (4.0 + 32.0 / 32.0)).abs() < 1e-12);
+    assert!(out.join("tokenizer.json").is_file());
+    assert!(!out.join(".compress").exists(), "progress removed when done");
+    let g = ["generate", "--prompt", "The", "--max-new-tokens", "8", "--temperature", "0"];
+    let gen_of = |d: &Path| {
+        let mut a = g.to_vec();
+        a.extend(["--checkpoint", s(d)]);
+        ok(&lowbit(&a))
+    };
+    assert_eq!(gen_of(&out), gen_of(&fq));
+}
+
+#[test]
+fn gptq_beats_rtn_on_every_layer_and_exports_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (calib, held) = texts(tmp.path());
+    let src = tmp.path().join("src");
+    tiny_model(&src, None);
+    let (rtn, gptq) = (tmp.path().join("rtn"), tmp.path().join("gptq"));
+    ok(&compress(&src, &rtn, "rtn", "int3:block=32,asym", &calib, &[]));
+    ok(&compress(&src, &gptq, "gptq", "int3:block=32,asym", &calib, &[]));
+    let (r, g) = (jsonl(&rtn.join("compress.jsonl")), jsonl(&gptq.join("compress.jsonl")));
+    assert_eq!(r.len(), 14);
+    for (a, b) in r.iter().zip(&g) {
+        assert_eq!(a["layer"], b["layer"]);
+        let (ea, eb) = (a["rel_error"].as_f64().unwrap(), b["rel_error"].as_f64().unwrap());
+        assert!(eb < ea, "{}: GPTQ {eb} vs RTN {ea}", a["layer"]);
+    }
+    // Export to a dense HF directory: same NLL up to float rounding, no quantization left.
+    let hf = tmp.path().join("hf");
+    ok(&lowbit(&["export", "--checkpoint", s(&gptq), "--format", "hf", "--out", s(&hf)]));
+    let (a, b) = (nll(&gptq, &held), nll(&hf, &held));
+    assert!((a - b).abs() < 1e-5 * a.abs(), "{a} vs {b}");
+    let text = std::fs::read_to_string(hf.join("config.json")).unwrap();
+    assert!(!text.contains("quantization_config") && !text.contains("lowbit_compression"));
+    // RTN's export re-compresses with RTN to the very same codes and scales.
+    let hf_rtn = tmp.path().join("hf-rtn");
+    ok(&lowbit(&["export", "--checkpoint", s(&rtn), "--format", "hf", "--out", s(&hf_rtn)]));
+    let again = tmp.path().join("again");
+    ok(&compress(&hf_rtn, &again, "rtn", "int3:block=32,asym", &calib, &[]));
+    let (x, y) = (
+        read_safetensors(&rtn.join("model.safetensors")).unwrap(),
+        read_safetensors(&again.join("model.safetensors")).unwrap(),
+    );
+    // Codes and zero points are identical; a scale recomputed from the decoded extremes,
+    // (max − min)/7, may differ from the original by an ulp.
+    for (k, v) in &x {
+        if !k.contains("_proj.") {
+            continue;
+        }
+        let w = &y[k];
+        if k.ends_with("weight_scale") {
+            for (a, b) in v.to_f32().iter().zip(w.to_f32()) {
+                assert!((a - b).abs() <= 2.0 * f32::EPSILON * a.abs(), "{k}: {a} vs {b}");
+            }
+        } else {
+            assert_eq!(v, w, "{k}");
+        }
+    }
+    assert!(matches!(x["model.layers.0.mlp.up_proj.weight_packed"].data, HostData::U8(_)));
+}
+
+#[test]
+fn a_killed_compression_resumes_to_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (calib, _) = texts(tmp.path());
+    let src = tmp.path().join("src");
+    tiny_model(&src, None);
+    let (full, part) = (tmp.path().join("full"), tmp.path().join("part"));
+    ok(&compress(&src, &full, "gptq", "nvfp4", &calib, &[]));
+    ok(&compress(&src, &part, "gptq", "nvfp4", &calib, &["--stop-after-blocks", "1"]));
+    assert!(part.join(".compress").is_dir() && !part.join("config.json").exists());
+    assert_eq!(jsonl(&part.join("compress.jsonl")).len(), 7);
+    // Other settings on the same directory are refused, naming what differs.
+    let e = err(&compress(&src, &part, "gptq", "mxfp4", &calib, &[]));
+    assert!(e.contains("format") && e.contains("--force"), "{e}");
+    ok(&compress(&src, &part, "gptq", "nvfp4", &calib, &[]));
+    assert_eq!(
+        std::fs::read(full.join("model.safetensors")).unwrap(),
+        std::fs::read(part.join("model.safetensors")).unwrap()
+    );
+    let strip = |v: Vec<Value>| -> Vec<Value> {
+        v.into_iter()
+            .map(|mut r| {
+                r.as_object_mut().unwrap().remove("seconds");
+                r
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(jsonl(&full.join("compress.jsonl"))),
+        strip(jsonl(&part.join("compress.jsonl")))
+    );
+}
+
+#[test]
+fn bad_compress_input_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (calib, _) = texts(tmp.path());
+    let src = tmp.path().join("src");
+    tiny_model(&src, None);
+    let out = tmp.path().join("out");
+    let e = err(&compress(&src, &out, "gptq", "int4:block=48", &calib, &[]));
+    assert!(e.contains("model.layers.0.self_attn.q_proj") && e.contains("block"), "{e}");
+    let e = err(&compress(&src, &out, "gptq", "int17", &calib, &[]));
+    assert!(e.contains("--format") && e.contains("int17"), "{e}");
+    let e = err(&lowbit(&[
+        "compress", "--checkpoint", s(&src), "--format", "int4", "--method", "gptq", "--out",
+        s(&out),
+    ]));
+    assert!(e.contains("--calib-text"), "{e}");
+    let e = err(&compress(&src, &out, "aqlm", "int4:block=32", &calib, &[]));
+    assert!(e.contains("vq:"), "{e}");
+    let e = err(&compress(&src, &out, "gptq", "vq:1x8g8", &calib, &[]));
+    assert!(e.contains("aqlm"), "{e}");
+    // Not a Llama.
+    let gpt2 = tmp.path().join("gpt2");
+    tiny_model(&gpt2, None);
+    let p = gpt2.join("config.json");
+    let t = std::fs::read_to_string(&p).unwrap().replace("\"llama\"", "\"gpt2\"");
+    std::fs::write(&p, t).unwrap();
+    let e = err(&compress(&gpt2, &out, "rtn", "int4:block=32", &calib, &[]));
+    assert!(e.contains("model_type") && e.contains("gpt2"), "{e}");
+    // A finished checkpoint is not overwritten without --force, nor compressed again.
+    ok(&compress(&src, &out, "rtn", "int4:block=32", &calib, &[]));
+    let e = err(&compress(&src, &out, "rtn", "int4:block=32", &calib, &[]));
+    assert!(e.contains("--force"), "{e}");
+    let again = tmp.path().join("again");
+    let e = err(&compress(&out, &again, "rtn", "int4:block=32", &calib, &[]));
+    assert!(e.contains("already a compressed checkpoint"), "{e}");
+}
