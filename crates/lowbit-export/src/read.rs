@@ -300,7 +300,7 @@ pub fn ct_dequantize(
                 // q_ct − z_ct = (u − 2^(B−1)) − (uz − 2^(B−1)); exact in every float dtype here.
                 let z = raw.zeros.get(b).copied().unwrap_or(0) as i64;
                 let off = if raw.zeros.is_empty() {
-                    (1i64 << (scheme_bits(scheme) - 1)) as i64
+                    1i64 << (scheme_bits(scheme) - 1)
                 } else {
                     z
                 };
