@@ -62,12 +62,13 @@ def tokens_of(path: Path) -> torch.Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
-def logits(model_dir: Path, ids: torch.Tensor, dequantize: bool = False) -> np.ndarray:
+def logits(model_dir: Path, ids: torch.Tensor, dequantize: bool = False,
+           dtype: torch.dtype = torch.float32) -> np.ndarray:
     # No device_map: CPU is the default, and a device_map would need `accelerate`.
     kw = {}
     if dequantize:
         kw["quantization_config"] = transformers.CompressedTensorsConfig(dequantize=True)
-    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, **kw)
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **kw)
     model.eval()
     with torch.no_grad():
         out = model(input_ids=ids).logits.float().numpy()
@@ -83,6 +84,9 @@ def main() -> int:
     ap.add_argument("--dequantize", action="store_true",
                     help="load with CompressedTensorsConfig(dequantize=True): decompress every "
                          "weight at load time instead of building compressed modules")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                    help="dtype to load the model in (compressed-tensors' FP4 decompression "
+                         "yields bf16 weights: without --dequantize FP4 exports need bfloat16)")
     ap.add_argument("--make-tiny-llama", type=Path, metavar="DIR")
     ap.add_argument("--dense-reference", type=Path, metavar="DENSE_DIR")
     a = ap.parse_args()
@@ -93,7 +97,7 @@ def main() -> int:
         if a.reference is None or a.tokens is None:
             ap.error("--dense-reference DENSE_DIR needs REFERENCE.npy and TOKENS.json "
                      "(pass EXPORT_DIR as '-')")
-        ref = logits(a.dense_reference, tokens_of(a.tokens))
+        ref = logits(a.dense_reference, tokens_of(a.tokens), dtype=getattr(torch, a.dtype))
         np.save(a.reference, ref.astype(np.float32))
         print(f"wrote {a.reference} {ref.shape}")
         return 0
@@ -101,14 +105,14 @@ def main() -> int:
         ap.error("EXPORT_DIR REFERENCE.npy TOKENS.json are required")
     cfg = json.loads((a.export_dir / "config.json").read_text())
     qc = cfg.get("quantization_config", {})
-    got = logits(a.export_dir, tokens_of(a.tokens), a.dequantize)
+    got = logits(a.export_dir, tokens_of(a.tokens), a.dequantize, getattr(torch, a.dtype))
     ref = np.load(a.reference)
     if got.shape != ref.shape:
         print(f"FAIL shape {got.shape} vs reference {ref.shape}")
         return 1
     diff = float(np.max(np.abs(got - ref)))
     scale = float(np.max(np.abs(ref)))
-    mode = "dequantize=True" if a.dequantize else "compressed modules"
+    mode = ("dequantize=True" if a.dequantize else "compressed modules") + f", {a.dtype}"
     print(f"format {qc.get('format')} ({mode}): loaded on CPU with transformers {transformers.__version__}; "
           f"max |logits - reference| = {diff:.3e} (max |reference| = {scale:.3e}, tol {a.tol:g})")
     if diff > a.tol:
