@@ -23,7 +23,7 @@
 mod config;
 mod error;
 mod layer;
-pub mod pack;
+mod pack;
 mod read;
 mod scheme;
 mod tensor;
