@@ -247,3 +247,83 @@ fn bad_compress_input_is_named() {
     let e = err(&compress(&out, &again, "rtn", "int4:block=32", &calib, &[]));
     assert!(e.contains("already a compressed checkpoint"), "{e}");
 }
+
+/// The coded parts of every compressed linear of a compressed checkpoint.
+fn checkpoint_parts(dir: &Path) -> Vec<(String, lowbit_formats::CodedParts)> {
+    let loaded = lowbit_nn::hf::load_dir(dir, &Device::flex()).unwrap();
+    loaded
+        .model
+        .linears()
+        .iter()
+        .filter_map(|l| match &l.weight {
+            lowbit_nn::weight::WeightRepr::Coded(lowbit_nn::weight::CodedWeight::Scalar(s)) => {
+                Some((l.name.clone(), s.to_parts().unwrap()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn compressed_tensors_exports_read_back_to_the_same_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (calib, _) = texts(tmp.path());
+    let src = tmp.path().join("src");
+    tiny_model(&src, None);
+    for (format, ct) in [
+        ("nvfp4", "nvfp4-pack-quantized"),
+        ("mxfp4", "mxfp4-pack-quantized"),
+        ("int4:block=32,asym", "pack-quantized"),
+    ] {
+        let ck = tmp.path().join(format!("ck-{ct}"));
+        let ex = tmp.path().join(format!("ex-{ct}"));
+        ok(&compress(&src, &ck, "gptq", format, &calib, &[]));
+        ok(&lowbit(&["export", "--checkpoint", s(&ck), "--format", "compressed-tensors", "--out", s(&ex)]));
+        let cfg: Value =
+            serde_json::from_str(&std::fs::read_to_string(ex.join("config.json")).unwrap()).unwrap();
+        let q = &cfg["quantization_config"];
+        assert_eq!(q["quant_method"], "compressed-tensors", "{format}");
+        assert_eq!(q["format"], ct, "{format}");
+        assert_eq!(q["ignore"], serde_json::json!(["lm_head"]), "{format}");
+        assert!(ex.join("tokenizer.json").is_file());
+        let tensors = lowbit_export::read_safetensors(&ex.join("model.safetensors")).unwrap();
+        let f = lowbit_formats::Format::parse(format).unwrap();
+        let scheme = lowbit_export::ct_scheme_for(&f)
+            .unwrap()
+            .with_scale_dtype(lowbit_export::CtFloat::F32);
+        for (name, parts) in checkpoint_parts(&ck) {
+            let back = lowbit_export::read_ct_layer(&name, &tensors, &scheme).unwrap();
+            assert_eq!(back.codes, parts.codes, "{format} {name}");
+            assert_eq!(back.decode(), parts.decode(), "{format} {name}");
+        }
+        assert!(tensors.iter().any(|(n, _)| n == "model.embed_tokens.weight"));
+    }
+    // What compressed-tensors cannot express is refused, listing what it can.
+    let (po2, mr) = (tmp.path().join("po2"), tmp.path().join("mr"));
+    ok(&compress(&src, &po2, "rtn", "po2-nf4", &calib, &[]));
+    let e = err(&lowbit(&["export", "--checkpoint", s(&po2), "--format", "compressed-tensors", "--out", s(&tmp.path().join("x"))]));
+    assert!(e.contains("po2-nf4") && e.contains("nvfp4") && e.contains("pack-quantized"), "{e}");
+    ok(&compress(&src, &mr, "mr-gptq", "mxfp4", &calib, &[]));
+    let e = err(&lowbit(&["export", "--checkpoint", s(&mr), "--format", "compressed-tensors", "--out", s(&tmp.path().join("y"))]));
+    assert!(e.contains("Hadamard") && e.contains("--format hf"), "{e}");
+}
+
+#[test]
+fn mr_gptq_records_its_rotation_and_the_hf_export_undoes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (calib, held) = texts(tmp.path());
+    let src = tmp.path().join("src");
+    tiny_model(&src, None);
+    let (mr, hf) = (tmp.path().join("mr"), tmp.path().join("hf"));
+    ok(&compress(&src, &mr, "mr-gptq", "nvfp4", &calib, &[]));
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(mr.join("config.json")).unwrap()).unwrap();
+    for (name, spec) in cfg["quantization_config"]["layers"].as_object().unwrap() {
+        assert_eq!(spec["hadamard_block"], 16, "{name}: block = the format's group");
+    }
+    ok(&lowbit(&["export", "--checkpoint", s(&mr), "--format", "hf", "--out", s(&hf)]));
+    let (a, b) = (nll(&mr, &held), nll(&hf, &held));
+    assert!((a - b).abs() < 1e-5 * a.abs(), "{a} vs {b}");
+    let e = err(&compress(&src, &tmp.path().join("bad"), "mr-gptq", "nvfp4", &calib, &["--hadamard-block", "24"]));
+    assert!(e.contains("power of two") && e.contains("--hadamard-block"), "{e}");
+}

@@ -152,6 +152,66 @@ impl ScalarCodes {
         })
     }
 
+    /// The parts these parameters hold, on the host (the inverse of [`Self::from_parts`]): what
+    /// exporters write.
+    ///
+    /// # Errors
+    /// [`NnError::TensorData`] if a tensor cannot be read back, [`NnError::Coded`] for codes or
+    /// selectors outside a byte.
+    pub fn to_parts(&self) -> Result<CodedParts, NnError> {
+        fn floats<const D: usize>(t: Tensor<D>, what: &str) -> Result<Vec<f32>, NnError> {
+            t.into_data()
+                .try_into_vec_as::<f32>()
+                .map_err(|e| NnError::TensorData {
+                    what: what.into(),
+                    reason: format!("{e:?}"),
+                })
+        }
+        fn bytes<const D: usize>(t: Tensor<D, Int>, what: &str) -> Result<Vec<u8>, NnError> {
+            let v = t
+                .into_data()
+                .try_into_vec_as::<i64>()
+                .map_err(|e| NnError::TensorData {
+                    what: what.into(),
+                    reason: format!("{e:?}"),
+                })?;
+            v.into_iter()
+                .map(|x| u8::try_from(x).map_err(|_| NnError::Coded(format!("{what} value {x} is not a byte"))))
+                .collect()
+        }
+        let [rows, cols] = self.weight_codes.val().dims();
+        let levels = self.weight_levels.val();
+        let per = levels.dims()[1];
+        let flat = floats(levels, "weight_levels")?;
+        let blocks = rows * cols / self.block.max(1);
+        Ok(CodedParts {
+            rows,
+            cols,
+            block: self.block,
+            code_bits: self.bits,
+            rule: self.rule,
+            codes: bytes(self.weight_codes.val(), "weight_codes")?,
+            tables: flat.chunks(per.max(1)).map(<[f32]>::to_vec).collect(),
+            table_of_block: match &self.weight_table {
+                Some(t) => bytes(t.val(), "weight_table")?,
+                None => vec![0; blocks],
+            },
+            scales: floats(self.weight_scale.val(), "weight_scale")?,
+            zeros: match &self.weight_zero_point {
+                Some(z) => floats(z.val(), "weight_zero_point")?,
+                None => Vec::new(),
+            },
+            global: match &self.weight_global_scale {
+                Some(g) => floats(g.val(), "weight_global_scale")?.first().copied(),
+                None => None,
+            },
+            mask: match &self.weight_mask {
+                Some(m) => Some(bytes(m.val(), "weight_mask")?.into_iter().map(|b| b != 0).collect()),
+                None => None,
+            },
+        })
+    }
+
     /// The decoded weight `[d_output, d_input]`, in the order of [`DecodeRule`].
     pub fn decode(&self) -> Tensor<2> {
         let codes = self.weight_codes.val();
