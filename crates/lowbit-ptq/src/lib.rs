@@ -22,6 +22,7 @@
 
 #![deny(missing_docs)]
 
+pub mod aqlm;
 mod error;
 mod eval;
 mod gptq;
@@ -31,6 +32,7 @@ mod hessian;
 mod linalg;
 mod quantizer;
 
+pub use aqlm::{AqlmOptions, AqlmResult, VqSpec, VqWeight, aqlm};
 pub use error::PtqError;
 pub use eval::{relative_output_error, rtn};
 pub use gptq::{GptqOptions, GptqResult, GroupSource, gptq};

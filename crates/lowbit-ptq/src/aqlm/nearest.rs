@@ -1,0 +1,158 @@
+//! The two inner kernels of AQLM: candidate scores of every codebook entry
+//! `score[k] = α·n[k] + Σ_i a_i·C[k][i]` (k-means: α = 1, n = ‖c‖², a = −2x; beam search:
+//! α = s², n = c XᵀX_jj cᵀ, a = −2s·(R XᵀX[:, j]) — the expansion of the official
+//! `_beam_search_squared_errors`), and the dot product.
+//!
+//! The codebook is stored transposed, `[G, K]`, so every line of the score loop is an
+//! independent multiply-add per k that the compiler vectorises. No reduction is reordered
+//! between the SIMD and the plain build (Rust does not contract `a*b + c` into an FMA), so
+//! both give the same bits; AVX2 is only picked at run time for speed.
+
+/// One scoring query: `score[k] = alpha · n[k] + Σ_i a[i] · ct[i·K + k]`.
+pub(crate) struct Query<'a> {
+    pub alpha: f32,
+    pub a: &'a [f32],
+}
+
+/// Codebook entries scored per chunk (`KC` f32 per query stay in L1 while the `G` lines of
+/// the transposed codebook chunk are reused by up to `QB` queries).
+const KC: usize = 512;
+const QB: usize = 8;
+
+#[inline(always)]
+fn score_chunk(ct: &[f32], n: &[f32], k: usize, lo: usize, q: &Query, buf: &mut [f32]) {
+    let len = buf.len();
+    for (b, &v) in buf.iter_mut().zip(&n[lo..lo + len]) {
+        *b = q.alpha * v;
+    }
+    for (i, &ai) in q.a.iter().enumerate() {
+        let line = &ct[i * k + lo..i * k + lo + len];
+        for (b, &c) in buf.iter_mut().zip(line) {
+            *b += ai * c;
+        }
+    }
+}
+
+#[inline(always)]
+fn argmin_generic(ct: &[f32], n: &[f32], k: usize, queries: &[Query], out: &mut [(u32, f32)]) {
+    let mut buf = [[0f32; KC]; QB];
+    for (qs, os) in queries.chunks(QB).zip(out.chunks_mut(QB)) {
+        for o in os.iter_mut() {
+            *o = (0, f32::INFINITY);
+        }
+        for lo in (0..k).step_by(KC) {
+            let len = KC.min(k - lo);
+            for ((q, o), b) in qs.iter().zip(os.iter_mut()).zip(buf.iter_mut()) {
+                let b = &mut b[..len];
+                score_chunk(ct, n, k, lo, q, b);
+                // strict <: ties go to the lowest index (reference choices 4b and 5)
+                for (t, &v) in b.iter().enumerate() {
+                    if v < o.1 {
+                        *o = ((lo + t) as u32, v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn scores_generic(ct: &[f32], n: &[f32], k: usize, q: &Query, out: &mut [f32]) {
+    for lo in (0..k).step_by(KC) {
+        let len = KC.min(k - lo);
+        score_chunk(ct, n, k, lo, q, &mut out[lo..lo + len]);
+    }
+}
+
+#[inline(always)]
+fn dot_generic(a: &[f32], b: &[f32]) -> f32 {
+    // eight independent partial sums (vectorisable), combined in a fixed order
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0f32;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::Query;
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn argmin(
+        ct: &[f32],
+        n: &[f32],
+        k: usize,
+        q: &[Query],
+        out: &mut [(u32, f32)],
+    ) {
+        super::argmin_generic(ct, n, k, q, out)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn scores(ct: &[f32], n: &[f32], k: usize, q: &Query, out: &mut [f32]) {
+        super::scores_generic(ct, n, k, q, out)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+        super::dot_generic(a, b)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    std::is_x86_feature_detected!("avx2")
+}
+
+/// For each query, the index of the lowest score over all `k` entries (ties → lowest index)
+/// and that score. `ct` is the codebook `[G, k]`, `n` the per-entry term `[k]`.
+pub(crate) fn argmin_block(
+    ct: &[f32],
+    n: &[f32],
+    k: usize,
+    _g: usize,
+    queries: &[Query],
+    out: &mut [(u32, f32)],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 was detected at run time.
+        return unsafe { avx2::argmin(ct, n, k, queries, out) };
+    }
+    argmin_generic(ct, n, k, queries, out)
+}
+
+/// All `k` scores of one query into `out [k]`.
+pub(crate) fn scores(ct: &[f32], n: &[f32], k: usize, q: &Query, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 was detected at run time.
+        return unsafe { avx2::scores(ct, n, k, q, out) };
+    }
+    scores_generic(ct, n, k, q, out)
+}
+
+/// `Σ a_t b_t` in f32 with eight partial sums (same bits with and without AVX2).
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 was detected at run time.
+        return unsafe { avx2::dot(a, b) };
+    }
+    dot_generic(a, b)
+}
