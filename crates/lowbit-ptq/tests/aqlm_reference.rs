@@ -90,6 +90,7 @@ impl Case {
                 m["adam"]["betas"][1].as_f64().unwrap() as f32,
             ),
             shuffle: false,
+            f32_gemm: false,
             seed: 0,
         }
     }
@@ -250,7 +251,7 @@ fn adam_steps_match() {
         let o = c.options();
         let mut v = c.weight("init_codes", "init_codebooks", "init_scales");
         let mut adam = AdamState::new(&v, o.lr, o.betas);
-        let losses = adam_steps(&w, &xtx, &mut v, &mut adam, o.steps_per_epoch).unwrap();
+        let losses = adam_steps(&w, &xtx, &mut v, &mut adam, o.steps_per_epoch, false).unwrap();
         let rows = c.n("d_out") as f64;
         assert!(rel(losses[0] * rows, c.meta["obj_init"].as_f64().unwrap()) <= 1e-6);
         let dc = max_abs(&v.codebooks, &f32s(&st, "epoch0_codebooks_after_adam"));

@@ -137,9 +137,14 @@ pub(crate) fn beam_pass(
             .par_chunks_mut(ROW_CHUNK)
             .enumerate()
             .for_each(|(chunk, st)| {
-                let mut buf = Vec::new();
-                for (i, hyps) in st.iter_mut().enumerate() {
-                    step_row(&ctx, chunk * ROW_CHUNK + i, hyps, j, m, ct, &cn, &mut buf);
+                let r0 = chunk * ROW_CHUNK;
+                if beam == 1 {
+                    step_chunk_greedy(&ctx, r0, st, j, m, ct, &cn);
+                } else {
+                    let mut buf = Vec::new();
+                    for (i, hyps) in st.iter_mut().enumerate() {
+                        step_row_beam(&ctx, r0 + i, hyps, j, m, ct, &cn, &mut buf);
+                    }
                 }
             });
     }
@@ -198,9 +203,90 @@ fn codeword_norms(ctx: &Ctx, j: usize, m: usize, cn: &mut [f32]) {
         });
 }
 
-/// Advances one row's beam by position (j, m).
+/// For hypothesis `hyp` of row r at position (j, m): the query coefficients `a = −2s·R XᵀX[:, j]`
+/// (into `a [G]`), and `(base, s²)` where `base = R XᵀX Rᵀ` is the carried score without the
+/// part of codebook m, so that entry k scores `base + s²·n[k] + ⟨a, C_m[k]⟩`.
+fn prepare(ctx: &Ctx, r: usize, hyp: &Hyp, j: usize, m: usize, a: &mut [f32]) -> (f64, f32) {
+    let spec = ctx.v.spec;
+    let (g, k, mm, cols) = (
+        spec.group,
+        spec.codebook_size(),
+        spec.num_codebooks,
+        ctx.v.cols,
+    );
+    let s = ctx.v.scales[r];
+    let c_old = hyp.codes[j * mm + m] as usize;
+    let c_old = &ctx.v.codebooks[(m * k + c_old) * g..(m * k + c_old + 1) * g];
+    let mut p_old = [0f32; 64];
+    let mut heap;
+    let p_old: &mut [f32] = if g <= 64 {
+        &mut p_old[..g]
+    } else {
+        heap = vec![0f32; g];
+        &mut heap
+    };
+    for (p, &c) in p_old.iter_mut().zip(c_old) {
+        *p = c * s;
+    }
+    let (mut old_norm, mut old_dot) = (0f64, 0f64);
+    for (i, ai) in a.iter_mut().enumerate() {
+        // column j·G+i of XᵀX, contiguous in the transposed copy
+        let col = &ctx.xt[(j * g + i) * cols..(j * g + i + 1) * cols];
+        let mut rx = dot(&hyp.e, col);
+        let mut pp = 0f64;
+        for (t, &p) in p_old.iter().enumerate() {
+            rx += p * col[j * g + t];
+            pp += p as f64 * col[j * g + t] as f64;
+        }
+        old_norm += p_old[i] as f64 * pp;
+        old_dot += c_old[i] as f64 * rx as f64;
+        *ai = -2.0 * s * rx;
+    }
+    (hyp.loss + 2.0 * s as f64 * old_dot - old_norm, s * s)
+}
+
+/// Advances the rows `r0..` of one chunk by position (j, m), beam size 1: every row's query,
+/// then one blocked argmin over all of them (the codebook is streamed once per chunk).
 #[allow(clippy::too_many_arguments)]
-fn step_row(
+fn step_chunk_greedy(
+    ctx: &Ctx,
+    r0: usize,
+    st: &mut [Vec<Hyp>],
+    j: usize,
+    m: usize,
+    ct: &[f32],
+    cn: &[f32],
+) {
+    let (g, k, mm) = (
+        ctx.v.spec.group,
+        ctx.v.spec.codebook_size(),
+        ctx.v.spec.num_codebooks,
+    );
+    let mut coef = vec![0f32; st.len() * g];
+    let mut pre = Vec::with_capacity(st.len());
+    for (i, (hyps, a)) in st.iter().zip(coef.chunks_exact_mut(g)).enumerate() {
+        pre.push(prepare(ctx, r0 + i, &hyps[0], j, m, a));
+    }
+    let qs: Vec<Query> = coef
+        .chunks_exact(g)
+        .zip(&pre)
+        .map(|(a, &(_, alpha))| Query { alpha, a })
+        .collect();
+    let mut best = vec![(0u32, 0f32); st.len()];
+    argmin_block(ct, cn, k, g, &qs, &mut best);
+    for (i, ((hyps, &(code, delta)), &(base, _))) in st.iter_mut().zip(&best).zip(&pre).enumerate()
+    {
+        let hyp = &mut hyps[0];
+        hyp.codes[j * mm + m] = code;
+        hyp.loss = base + delta as f64;
+        refresh(ctx, r0 + i, hyp, j);
+    }
+}
+
+/// Advances one row's beam (size > 1) by position (j, m): all hypotheses × entries scored, the
+/// `beam` lowest kept.
+#[allow(clippy::too_many_arguments)]
+fn step_row_beam(
     ctx: &Ctx,
     r: usize,
     hyps: &mut Vec<Hyp>,
@@ -210,74 +296,24 @@ fn step_row(
     cn: &[f32],
     buf: &mut Vec<f32>,
 ) {
-    let spec = ctx.v.spec;
-    let (g, k, mm, cols) = (
-        spec.group,
-        spec.codebook_size(),
-        spec.num_codebooks,
-        ctx.v.cols,
+    let (g, k, mm) = (
+        ctx.v.spec.group,
+        ctx.v.spec.codebook_size(),
+        ctx.v.spec.num_codebooks,
     );
-    let s = ctx.v.scales[r];
-    let book = &ctx.v.codebooks[m * k * g..(m + 1) * k * g];
-    let mut rx = vec![0f32; g];
+    buf.resize(hyps.len() * k, 0.0);
     let mut a = vec![0f32; g];
     let mut base = Vec::with_capacity(hyps.len());
-    let mut best1 = [(0u32, 0f32)];
-    let single = ctx.beam == 1;
-    if !single {
-        buf.resize(hyps.len() * k, 0.0);
-    }
     for (h, hyp) in hyps.iter().enumerate() {
-        let c_old = hyp.codes[j * mm + m] as usize;
-        let p_old: Vec<f32> = book[c_old * g..(c_old + 1) * g]
-            .iter()
-            .map(|&c| c * s)
-            .collect();
-        // R XᵀX[:, j] with R = e + p_old on group j
-        for (i, o) in rx.iter_mut().enumerate() {
-            let col = &ctx.xt[(j * g + i) * cols..(j * g + i + 1) * cols];
-            let mut x = dot(&hyp.e, col);
-            for (t, &p) in p_old.iter().enumerate() {
-                x += p * col[j * g + t];
-            }
-            *o = x;
-        }
-        let mut old_norm = 0f64;
-        for (t, &p) in p_old.iter().enumerate() {
-            let col = &ctx.xt[(j * g + t) * cols + j * g..(j * g + t) * cols + (j + 1) * g];
-            let q: f64 = p_old
-                .iter()
-                .zip(col)
-                .map(|(&u, &x)| u as f64 * x as f64)
-                .sum();
-            old_norm += p as f64 * q;
-        }
-        let old_dot: f64 = book[c_old * g..(c_old + 1) * g]
-            .iter()
-            .zip(&rx)
-            .map(|(&c, &x)| c as f64 * x as f64)
-            .sum();
-        base.push(hyp.loss + 2.0 * s as f64 * old_dot - old_norm);
-        for (ai, &x) in a.iter_mut().zip(&rx) {
-            *ai = -2.0 * s * x;
-        }
-        let q = Query {
-            alpha: s * s,
-            a: &a,
-        };
-        if single {
-            argmin_block(ct, cn, k, g, std::slice::from_ref(&q), &mut best1);
-        } else {
-            scores(ct, cn, k, &q, &mut buf[h * k..(h + 1) * k]);
-        }
-    }
-    if single {
-        let (code, delta) = best1[0];
-        let hyp = &mut hyps[0];
-        hyp.codes[j * mm + m] = code;
-        hyp.loss = base[0] + delta as f64;
-        refresh(ctx, r, hyp, j);
-        return;
+        let (b, alpha) = prepare(ctx, r, hyp, j, m, &mut a);
+        base.push(b);
+        scores(
+            ct,
+            cn,
+            k,
+            &Query { alpha, a: &a },
+            &mut buf[h * k..(h + 1) * k],
+        );
     }
     // top-`beam` of all hypotheses × entries, sorted by score; ties → lower hypothesis, then
     // lower entry (a stable sort of the flat index; the official topk leaves ties open)

@@ -2,7 +2,7 @@
 //! the code update (beam search) and the codebook update (Adam) until the loss stops
 //! improving; official `aq_engine.py` `AQEngine.quantize`; reference choice 8).
 
-use super::adam::{AdamState, adam_steps_inner, symmetric64};
+use super::adam::{AdamState, GradXtx, adam_steps_inner, symmetric64};
 use super::beam::{beam_pass, natural_order};
 use super::kmeans::init_residual_kmeans;
 use super::objective::{decode_unchecked, residual};
@@ -77,6 +77,7 @@ pub fn calibrate(
     let (rows, cols) = (start.rows, start.cols);
     check_problem(w, rows, cols, xtx, opts.spec.group)?;
     let xsym = symmetric64(xtx, cols);
+    let xg = GradXtx::new(xtx, cols, opts.f32_gemm);
     let mut v = start;
     let obj_init = residual(w, &decode_unchecked(&v), cols, &xsym)
         .rows_obj
@@ -91,7 +92,7 @@ pub fn calibrate(
     for _ in 0..opts.max_epochs {
         let tol = opts.relative_tolerance;
         let (losses, stopped) =
-            adam_steps_inner(w, &xsym, &mut v, &mut adam, opts.steps_per_epoch, |loss| {
+            adam_steps_inner(w, &xg, &mut v, &mut adam, opts.steps_per_epoch, |loss| {
                 if let Some(t) = tol {
                     if loss / prev_best > 1.0 - t {
                         return true;

@@ -35,23 +35,54 @@ fn score_chunk(ct: &[f32], n: &[f32], k: usize, lo: usize, q: &Query, buf: &mut 
 
 #[inline(always)]
 fn argmin_generic(ct: &[f32], n: &[f32], k: usize, queries: &[Query], out: &mut [(u32, f32)]) {
-    let mut buf = [[0f32; KC]; QB];
+    let k8 = k / 8 * 8;
     for (qs, os) in queries.chunks(QB).zip(out.chunks_mut(QB)) {
-        for o in os.iter_mut() {
-            *o = (0, f32::INFINITY);
-        }
-        for lo in (0..k).step_by(KC) {
-            let len = KC.min(k - lo);
-            for ((q, o), b) in qs.iter().zip(os.iter_mut()).zip(buf.iter_mut()) {
-                let b = &mut b[..len];
-                score_chunk(ct, n, k, lo, q, b);
-                // strict <: ties go to the lowest index (reference choices 4b and 5)
-                for (t, &v) in b.iter().enumerate() {
-                    if v < o.1 {
-                        *o = ((lo + t) as u32, v);
+        // per query and lane: the best score and its entry; the 8 lanes of an entry block and
+        // the accumulators stay in registers (no score buffer), and a block of the transposed
+        // codebook is reused by up to QB queries while it is in L1
+        let mut bv = [[f32::INFINITY; 8]; QB];
+        let mut bi = [[0u32; 8]; QB];
+        for kb in (0..k8).step_by(8) {
+            let nn = &n[kb..kb + 8];
+            for (q, (bv, bi)) in qs.iter().zip(bv.iter_mut().zip(bi.iter_mut())) {
+                let mut acc = [0f32; 8];
+                for l in 0..8 {
+                    acc[l] = q.alpha * nn[l];
+                }
+                for (i, &ai) in q.a.iter().enumerate() {
+                    let line = &ct[i * k + kb..i * k + kb + 8];
+                    for l in 0..8 {
+                        acc[l] += ai * line[l];
+                    }
+                }
+                for l in 0..8 {
+                    // strict <: within a lane the earlier entry wins a tie
+                    if acc[l] < bv[l] {
+                        bv[l] = acc[l];
+                        bi[l] = (kb + l) as u32;
                     }
                 }
             }
+        }
+        for (q, ((o, bv), bi)) in qs.iter().zip(os.iter_mut().zip(&bv).zip(&bi)) {
+            let mut best = (0u32, f32::INFINITY);
+            for l in 0..8 {
+                // across lanes: the lowest score, ties → the lowest entry (reference 4b, 5)
+                if bv[l] < best.1 || (bv[l] == best.1 && bi[l] < best.0) {
+                    best = (bi[l], bv[l]);
+                }
+            }
+            if k8 < k {
+                let mut buf = [0f32; 8];
+                let tail = &mut buf[..k - k8];
+                score_chunk(ct, n, k, k8, q, tail);
+                for (t, &v) in tail.iter().enumerate() {
+                    if v < best.1 {
+                        best = ((k8 + t) as u32, v);
+                    }
+                }
+            }
+            *o = best;
         }
     }
 }

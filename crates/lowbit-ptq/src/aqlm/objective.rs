@@ -12,6 +12,8 @@ use rayon::prelude::*;
 
 /// Rows per parallel work item (fixed: the arithmetic must not depend on the thread count).
 pub(crate) const ROW_CHUNK: usize = 16;
+/// Rows per GEMM work item (large: each item packs the whole right-hand side once).
+const GEMM_CHUNK: usize = 256;
 
 /// `s · (C_0[b_0] + C_1[b_1] + …)` of one group into `out [G]`: the sum left to right in m, in
 /// f32, then one multiply — the order of the official `_dequantize_weight` (embedding_bag sum,
@@ -68,14 +70,45 @@ pub fn decode(v: &VqWeight) -> Result<Vec<f32>, PtqError> {
 pub(crate) fn matmul_f64(a: &[f64], m: usize, k: usize, b: &[f64], n: usize) -> Vec<f64> {
     debug_assert!(a.len() == m * k && b.len() == k * n);
     let mut c = vec![0f64; m * n];
-    c.par_chunks_mut(ROW_CHUNK * n)
-        .zip(a.par_chunks(ROW_CHUNK * k))
+    c.par_chunks_mut(GEMM_CHUNK * n)
+        .zip(a.par_chunks(GEMM_CHUNK * k))
         .for_each(|(cc, ac)| {
             let rows = ac.len() / k;
             // SAFETY: the pointers and strides describe `ac` [rows, k], `b` [k, n] and `cc`
             // [rows, n], row-major, all in bounds; `cc` does not alias the inputs.
             unsafe {
                 matrixmultiply::dgemm(
+                    rows,
+                    k,
+                    n,
+                    1.0,
+                    ac.as_ptr(),
+                    k as isize,
+                    1,
+                    b.as_ptr(),
+                    n as isize,
+                    1,
+                    0.0,
+                    cc.as_mut_ptr(),
+                    n as isize,
+                    1,
+                );
+            }
+        });
+    c
+}
+
+/// `c [m, n] = a [m, k] · b [k, n]` in f32 (row-major), parallel over fixed row chunks.
+pub(crate) fn matmul_f32(a: &[f32], m: usize, k: usize, b: &[f32], n: usize) -> Vec<f32> {
+    debug_assert!(a.len() == m * k && b.len() == k * n);
+    let mut c = vec![0f32; m * n];
+    c.par_chunks_mut(GEMM_CHUNK * n)
+        .zip(a.par_chunks(GEMM_CHUNK * k))
+        .for_each(|(cc, ac)| {
+            let rows = ac.len() / k;
+            // SAFETY: as in `matmul_f64`.
+            unsafe {
+                matrixmultiply::sgemm(
                     rows,
                     k,
                     n,
@@ -117,6 +150,32 @@ pub(crate) fn residual(w: &[f32], w_hat: &[f32], cols: usize, xtx64: &[f64]) -> 
         .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>())
         .collect();
     Residual { dx, rows_obj }
+}
+
+/// [`residual`] with an f32 GEMM: `D = Ŵ − W` in f32, `DX` in f32 (returned as f64), the
+/// row objectives summed in f64.
+pub(crate) fn residual_f32(w: &[f32], w_hat: &[f32], cols: usize, xtx: &[f32]) -> Residual {
+    let rows = w.len() / cols;
+    let d: Vec<f32> = w_hat
+        .par_iter()
+        .zip(w.par_iter())
+        .map(|(&a, &b)| a - b)
+        .collect();
+    let dx = matmul_f32(&d, rows, cols, xtx, cols);
+    let rows_obj = d
+        .par_chunks(cols)
+        .zip(dx.par_chunks(cols))
+        .map(|(a, b)| {
+            a.iter()
+                .zip(b)
+                .map(|(&x, &y)| x as f64 * y as f64)
+                .sum::<f64>()
+        })
+        .collect();
+    Residual {
+        dx: dx.into_par_iter().map(|v| v as f64).collect(),
+        rows_obj,
+    }
 }
 
 /// XᵀX as f64, once per call of the calibration.
