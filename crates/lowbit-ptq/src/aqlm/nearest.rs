@@ -117,6 +117,9 @@ fn dot_generic(a: &[f32], b: &[f32]) -> f32 {
 mod avx2 {
     use super::Query;
 
+    /// [`super::argmin_generic`] with explicit vectors: the same multiplies and adds in the
+    /// same order (so the same bits), the compare-and-select of the running best branch-free.
+    ///
     /// # Safety
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
@@ -124,10 +127,60 @@ mod avx2 {
         ct: &[f32],
         n: &[f32],
         k: usize,
-        q: &[Query],
+        queries: &[Query],
         out: &mut [(u32, f32)],
     ) {
-        super::argmin_generic(ct, n, k, q, out)
+        use super::QB;
+        use std::arch::x86_64::*;
+        let g = queries.first().map_or(0, |q| q.a.len());
+        if k % 8 != 0
+            || n.len() < k
+            || ct.len() < g * k
+            || queries.iter().any(|q| q.a.len() != g)
+            || out.len() < queries.len()
+        {
+            return super::argmin_generic(ct, n, k, queries, out);
+        }
+        // SAFETY: every load reads 8 floats at `kb + i·k` with kb + 8 ≤ k and i < g, inside
+        // `ct` (len ≥ g·k) and `n` (len ≥ k), checked above.
+        unsafe {
+            let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            for (qs, os) in queries.chunks(QB).zip(out.chunks_mut(QB)) {
+                let mut bv = [_mm256_set1_ps(f32::INFINITY); QB];
+                let mut bi = [_mm256_setzero_si256(); QB];
+                for kb in (0..k).step_by(8) {
+                    let idx =
+                        _mm256_castsi256_ps(_mm256_add_epi32(_mm256_set1_epi32(kb as i32), lane));
+                    let nn = _mm256_loadu_ps(n.as_ptr().add(kb));
+                    for (q, (bv, bi)) in qs.iter().zip(bv.iter_mut().zip(bi.iter_mut())) {
+                        let mut acc = _mm256_mul_ps(_mm256_set1_ps(q.alpha), nn);
+                        for (i, &ai) in q.a.iter().enumerate() {
+                            let line = _mm256_loadu_ps(ct.as_ptr().add(i * k + kb));
+                            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(ai), line));
+                        }
+                        let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(acc, *bv);
+                        *bv = _mm256_blendv_ps(*bv, acc, lt);
+                        *bi = _mm256_castps_si256(_mm256_blendv_ps(
+                            _mm256_castsi256_ps(*bi),
+                            idx,
+                            lt,
+                        ));
+                    }
+                }
+                for (o, (bv, bi)) in os.iter_mut().zip(bv.iter().zip(&bi)) {
+                    let (mut v, mut ix) = ([0f32; 8], [0u32; 8]);
+                    _mm256_storeu_ps(v.as_mut_ptr(), *bv);
+                    _mm256_storeu_si256(ix.as_mut_ptr().cast(), *bi);
+                    let mut best = (0u32, f32::INFINITY);
+                    for l in 0..8 {
+                        if v[l] < best.1 || (v[l] == best.1 && ix[l] < best.0) {
+                            best = (ix[l], v[l]);
+                        }
+                    }
+                    *o = best;
+                }
+            }
+        }
     }
 
     /// # Safety
