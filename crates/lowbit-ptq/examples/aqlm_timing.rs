@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! CARGO_TARGET_DIR=… cargo run --release -p lowbit-ptq --example aqlm_timing -- \
-//!     [FORMAT=vq:2x8g8] [D_OUT=1536] [D_IN=576] [MAX_EPOCHS=0] [STEPS=100] [BEAM=1] [GEMM=f64|f32]
+//!     [FORMAT=vq:2x8g8] [D_OUT=1536] [D_IN=576] [MAX_EPOCHS=0] [STEPS=100] [BEAM=1] [GEMM=f32|f64] [KMEANS_ITERS=100]
 //! ```
 //!
 //! Prints the time of the residual k-means init, of one epoch's parts (`STEPS` Adam steps, one
@@ -35,12 +35,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let epochs: usize = arg(3, "0").parse()?;
     let steps: usize = arg(4, "100").parse()?;
     let beam: usize = arg(5, "1").parse()?;
-    let f32_gemm = arg(6, "f64") == "f32";
+    let f32_gemm = arg(6, "f32") == "f32";
+    let kmeans_iters: usize = arg(7, "100").parse()?;
     let opts = AqlmOptions {
         max_epochs: epochs,
         steps_per_epoch: steps,
         beam_size: beam,
         f32_gemm,
+        kmeans_iters,
         ..opts0
     };
     let mut rng = ChaCha8Rng::seed_from_u64(7);

@@ -6,6 +6,8 @@
 //! every beam-search pass's codes exactly, its objective 1e-6 rel; 100 fresh Adam steps within
 //! 2e-5 abs (codebooks) / 3e-5 rel (scales); the calibration loop: epochs and the tolerance
 //! stop as recorded, final codes exactly, codebooks/scales 2e-5 abs / 3e-5 rel, objective 1e-5 rel.
+//! The Adam and end-to-end checks run with both GEMM precisions of the Adam step (f64 as the
+//! reference, f32 the default).
 
 use lowbit_ptq::aqlm::{
     AdamState, AqlmOptions, KmeansInit, VqSpec, VqWeight, adam_steps, aqlm, beam_search, calibrate,
@@ -74,7 +76,7 @@ impl Case {
         )
         .unwrap()
     }
-    fn options(&self) -> AqlmOptions {
+    fn options(&self, f32_gemm: bool) -> AqlmOptions {
         let m = &self.meta;
         AqlmOptions {
             spec: self.spec(),
@@ -90,7 +92,7 @@ impl Case {
                 m["adam"]["betas"][1].as_f64().unwrap() as f32,
             ),
             shuffle: false,
-            f32_gemm: false,
+            f32_gemm,
             seed: 0,
         }
     }
@@ -248,23 +250,29 @@ fn adam_steps_match() {
     for c in load() {
         let st = c.st();
         let (w, xtx) = (f32s(&st, "W"), f32s(&st, "XTX"));
-        let o = c.options();
-        let mut v = c.weight("init_codes", "init_codebooks", "init_scales");
-        let mut adam = AdamState::new(&v, o.lr, o.betas);
-        let losses = adam_steps(&w, &xtx, &mut v, &mut adam, o.steps_per_epoch, false).unwrap();
-        let rows = c.n("d_out") as f64;
-        assert!(rel(losses[0] * rows, c.meta["obj_init"].as_f64().unwrap()) <= 1e-6);
-        let dc = max_abs(&v.codebooks, &f32s(&st, "epoch0_codebooks_after_adam"));
-        let ds = max_rel(&v.scales, &f32s(&st, "epoch0_scales_after_adam"));
-        println!("{}: Adam books {dc:.1e} abs, scales {ds:.1e} rel", c.name);
-        assert!(
-            dc <= 2e-5 && ds <= 3e-5,
-            "{}: books {dc:e} scales {ds:e}",
-            c.name
-        );
-        let obj = objective(&w, &decode(&v).unwrap(), v.rows, v.cols, &xtx).unwrap();
-        let want = c.meta["epochs"][0]["obj_after_adam"].as_f64().unwrap();
-        assert!(rel(obj, want) <= 1e-5, "{}: {obj} vs {want}", c.name);
+        for f32_gemm in [false, true] {
+            let o = c.options(f32_gemm);
+            let mut v = c.weight("init_codes", "init_codebooks", "init_scales");
+            let mut adam = AdamState::new(&v, o.lr, o.betas);
+            let losses =
+                adam_steps(&w, &xtx, &mut v, &mut adam, o.steps_per_epoch, f32_gemm).unwrap();
+            let rows = c.n("d_out") as f64;
+            assert!(rel(losses[0] * rows, c.meta["obj_init"].as_f64().unwrap()) <= 1e-6);
+            let dc = max_abs(&v.codebooks, &f32s(&st, "epoch0_codebooks_after_adam"));
+            let ds = max_rel(&v.scales, &f32s(&st, "epoch0_scales_after_adam"));
+            println!(
+                "{} (f32 GEMM {f32_gemm}): Adam books {dc:.1e} abs, scales {ds:.1e} rel",
+                c.name
+            );
+            assert!(
+                dc <= 2e-5 && ds <= 3e-5,
+                "{}: books {dc:e} scales {ds:e}",
+                c.name
+            );
+            let obj = objective(&w, &decode(&v).unwrap(), v.rows, v.cols, &xtx).unwrap();
+            let want = c.meta["epochs"][0]["obj_after_adam"].as_f64().unwrap();
+            assert!(rel(obj, want) <= 1e-5, "{}: {obj} vs {want}", c.name);
+        }
     }
 }
 
@@ -309,9 +317,11 @@ fn calibration_matches_from_stored_init() {
     for c in load() {
         let st = c.st();
         let (w, xtx) = (f32s(&st, "W"), f32s(&st, "XTX"));
-        let v = c.weight("init_codes", "init_codebooks", "init_scales");
-        let r = calibrate(&w, &xtx, v, &c.options()).unwrap();
-        check_end_to_end(&c, &r, "calibrate");
+        for f32_gemm in [false, true] {
+            let v = c.weight("init_codes", "init_codebooks", "init_scales");
+            let r = calibrate(&w, &xtx, v, &c.options(f32_gemm)).unwrap();
+            check_end_to_end(&c, &r, &format!("calibrate (f32 GEMM {f32_gemm})"));
+        }
     }
 }
 
@@ -320,7 +330,9 @@ fn aqlm_end_to_end_matches() {
     for c in load() {
         let st = c.st();
         let (w, xtx) = (f32s(&st, "W"), f32s(&st, "XTX"));
-        let r = aqlm(&w, c.n("d_out"), c.n("d_in"), &xtx, &c.options()).unwrap();
-        check_end_to_end(&c, &r, "aqlm");
+        for f32_gemm in [false, true] {
+            let r = aqlm(&w, c.n("d_out"), c.n("d_in"), &xtx, &c.options(f32_gemm)).unwrap();
+            check_end_to_end(&c, &r, &format!("aqlm (f32 GEMM {f32_gemm})"));
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! amsgrad=True)` over codebooks and scales, loss `_compute_mse` = objective / d_out;
 //! reference choice 7).
 
-use super::objective::{ROW_CHUNK, decode_row, residual, residual_f32};
+use super::objective::{decode_row, matmul_f32_into, matmul_f64_into};
 use super::options::{VqWeight, check_problem};
 use crate::PtqError;
 use rayon::prelude::*;
@@ -78,10 +78,9 @@ impl AdamState {
 
 /// The symmetrised XᵀX of the Adam loss, in the precision of its GEMM.
 pub(crate) enum GradXtx {
-    /// f64 GEMM (the reference's f64 loss; default).
+    /// f64 GEMM (the reference's f64 loss).
     F64(Vec<f64>),
-    /// f32 GEMM: ~2× faster; the fixtures still pass (after-Adam codebooks 1.1e-5 vs 8.4e-6
-    /// abs from the reference with f64, tolerance 2e-5).
+    /// f32 GEMM (default, ~3× faster; see `AqlmOptions::f32_gemm`).
     F32(Vec<f32>),
 }
 
@@ -96,6 +95,21 @@ impl GradXtx {
     }
 }
 
+/// Buffers of [`loss_and_grads`], kept across the steps (allocating ~20 MB per step of a
+/// 1536×576 layer cost as much as the GEMM in page faults).
+#[derive(Default)]
+pub(crate) struct Workspace {
+    /// Unscaled decode `Σ_m C_m[b]` `[rows, cols]`.
+    acc: Vec<f32>,
+    d64: Vec<f64>,
+    dx64: Vec<f64>,
+    d32: Vec<f32>,
+    dx32: Vec<f32>,
+}
+
+/// Rows per partial sum of the codebook gradient (fixed: summed in chunk order afterwards).
+const GRAD_CHUNK: usize = 256;
+
 /// Loss `tr(ΔW XᵀX ΔWᵀ)/d_out` (f64) and its gradients with respect to the codebooks and the
 /// scales (f32, summed in f64). XᵀX is symmetrised, (XᵀX + (XᵀX)ᵀ)/2: the objective is the same
 /// and the gradient of Ŵ is then `2·ΔW·XᵀX/d_out` whether or not the input was exactly symmetric.
@@ -103,65 +117,109 @@ pub(crate) fn loss_and_grads(
     w: &[f32],
     x: &GradXtx,
     v: &VqWeight,
+    ws: &mut Workspace,
     g_books: &mut [f32],
     g_scales: &mut [f32],
 ) -> f64 {
     let (rows, cols, spec) = (v.rows, v.cols, v.spec);
     let (g, k, mm) = (spec.group, spec.codebook_size(), spec.num_codebooks);
     let jm = v.groups() * mm;
+    let n = rows * cols;
     // unscaled decode Σ_m C_m[b] (f32, m in order); Ŵ = that · s is decode bit for bit
-    let mut acc = vec![0f32; rows * cols];
-    acc.par_chunks_mut(cols)
+    ws.acc.resize(n, 0.0);
+    ws.acc
+        .par_chunks_mut(cols)
         .zip(v.codes.par_chunks(jm))
         .for_each(|(o, c)| decode_row(&spec, &v.codebooks, c, 1.0, o));
-    let w_hat: Vec<f32> = acc
-        .par_chunks(cols)
-        .zip(v.scales.par_iter())
-        .flat_map_iter(|(a, &s)| a.iter().map(move |&x| x * s))
-        .collect();
-    let res = match x {
-        GradXtx::F64(x) => residual(w, &w_hat, cols, x),
-        GradXtx::F32(x) => residual_f32(w, &w_hat, cols, x),
-    };
-    let loss = res.rows_obj.iter().sum::<f64>() / rows as f64;
+    let acc = &ws.acc;
+    // D = Ŵ − W and DX = D · XᵀX; `dx(r)` is row r of DX as f64
+    let (d64, dx64, d32, dx32) = (&mut ws.d64, &mut ws.dx64, &mut ws.d32, &mut ws.dx32);
+    let f64_path = matches!(x, GradXtx::F64(_));
+    match x {
+        GradXtx::F64(x) => {
+            d64.resize(n, 0.0);
+            dx64.resize(n, 0.0);
+            d64.par_chunks_mut(cols).enumerate().for_each(|(r, d)| {
+                let s = v.scales[r];
+                for ((o, &a), &wv) in d.iter_mut().zip(&acc[r * cols..]).zip(&w[r * cols..]) {
+                    *o = (a * s) as f64 - wv as f64;
+                }
+            });
+            matmul_f64_into(d64, cols, x, cols, dx64);
+        }
+        GradXtx::F32(x) => {
+            d32.resize(n, 0.0);
+            dx32.resize(n, 0.0);
+            d32.par_chunks_mut(cols).enumerate().for_each(|(r, d)| {
+                let s = v.scales[r];
+                for ((o, &a), &wv) in d.iter_mut().zip(&acc[r * cols..]).zip(&w[r * cols..]) {
+                    *o = a * s - wv;
+                }
+            });
+            matmul_f32_into(d32, cols, x, cols, dx32);
+        }
+    }
+    let (d64, dx64, d32, dx32) = (&ws.d64, &ws.dx64, &ws.d32, &ws.dx32);
     let coef = 2.0 / rows as f64;
-    // dL/dŴ is cast to f32 where the official graph casts Ŵ to f64 (`.to(XTX.dtype)`)
-    let gw: Vec<f32> = res.dx.par_iter().map(|&x| (coef * x) as f32).collect();
-    g_scales
-        .par_chunks_mut(ROW_CHUNK)
+    // per chunk of rows: objective, scale gradients, and a partial codebook gradient
+    let parts: Vec<(f64, Vec<f64>)> = g_scales
+        .par_chunks_mut(GRAD_CHUNK)
         .enumerate()
-        .for_each(|(c, gs)| {
+        .map(|(c, gs)| {
+            let mut obj = 0f64;
+            let mut gb = vec![0f64; mm * k * g];
+            let mut gw = vec![0f32; cols];
             for (i, o) in gs.iter_mut().enumerate() {
-                let r = c * ROW_CHUNK + i;
-                let (a, b) = (
-                    &gw[r * cols..(r + 1) * cols],
-                    &acc[r * cols..(r + 1) * cols],
-                );
-                *o = a
+                let r = c * GRAD_CHUNK + i;
+                let row = r * cols..(r + 1) * cols;
+                if f64_path {
+                    for ((gv, &d), &dx) in
+                        gw.iter_mut().zip(&d64[row.clone()]).zip(&dx64[row.clone()])
+                    {
+                        obj += d * dx;
+                        // dL/dŴ is cast to f32 where the official graph casts Ŵ to f64
+                        *gv = (coef * dx) as f32;
+                    }
+                } else {
+                    for ((gv, &d), &dx) in
+                        gw.iter_mut().zip(&d32[row.clone()]).zip(&dx32[row.clone()])
+                    {
+                        obj += d as f64 * dx as f64;
+                        *gv = (coef * dx as f64) as f32;
+                    }
+                }
+                *o = gw
                     .iter()
-                    .zip(b)
+                    .zip(&acc[row])
                     .map(|(&x, &y)| x as f64 * y as f64)
                     .sum::<f64>() as f32;
-            }
-        });
-    // codebook gradients: Σ over the (row, group) pairs that use an entry of s_r · dL/dŴ
-    let mut gb = vec![0f64; mm * k * g];
-    for r in 0..rows {
-        let s = v.scales[r] as f64;
-        for (jj, cj) in v.codes[r * jm..(r + 1) * jm].chunks_exact(mm).enumerate() {
-            let gr = &gw[r * cols + jj * g..r * cols + (jj + 1) * g];
-            for (m, &c) in cj.iter().enumerate() {
-                let at = (m * k + c as usize) * g;
-                for (o, &x) in gb[at..at + g].iter_mut().zip(gr) {
-                    *o += x as f64 * s;
+                // Σ over the (row, group) pairs that use an entry of s_r · dL/dŴ
+                let s = v.scales[r] as f64;
+                for (jj, cj) in v.codes[r * jm..(r + 1) * jm].chunks_exact(mm).enumerate() {
+                    let gr = &gw[jj * g..(jj + 1) * g];
+                    for (m, &cc) in cj.iter().enumerate() {
+                        let at = (m * k + cc as usize) * g;
+                        for (o, &x) in gb[at..at + g].iter_mut().zip(gr) {
+                            *o += x as f64 * s;
+                        }
+                    }
                 }
             }
+            (obj, gb)
+        })
+        .collect();
+    let mut loss = 0f64;
+    let mut gb = vec![0f64; mm * k * g];
+    for (obj, part) in &parts {
+        loss += obj;
+        for (o, &x) in gb.iter_mut().zip(part) {
+            *o += x;
         }
     }
     for (o, x) in g_books.iter_mut().zip(gb) {
         *o = x as f32;
     }
-    loss
+    loss / rows as f64
 }
 
 /// `steps` Adam steps on the codebooks and scales of `v` with the codes fixed; returns the loss
@@ -177,9 +235,10 @@ pub(crate) fn adam_steps_inner(
 ) -> (Vec<f64>, bool) {
     let mut gb = vec![0f32; v.codebooks.len()];
     let mut gs = vec![0f32; v.scales.len()];
+    let mut ws = Workspace::default();
     let mut losses = Vec::with_capacity(steps);
     for step in 0..steps {
-        let loss = loss_and_grads(w, x, v, &mut gb, &mut gs);
+        let loss = loss_and_grads(w, x, v, &mut ws, &mut gb, &mut gs);
         losses.push(loss);
         if step == 0 && stop(loss) {
             return (losses, true);

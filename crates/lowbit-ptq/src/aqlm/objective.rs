@@ -68,8 +68,14 @@ pub fn decode(v: &VqWeight) -> Result<Vec<f32>, PtqError> {
 
 /// `c [m, n] = a [m, k] · b [k, n]` in f64 (row-major), parallel over fixed row chunks.
 pub(crate) fn matmul_f64(a: &[f64], m: usize, k: usize, b: &[f64], n: usize) -> Vec<f64> {
-    debug_assert!(a.len() == m * k && b.len() == k * n);
     let mut c = vec![0f64; m * n];
+    matmul_f64_into(a, k, b, n, &mut c);
+    c
+}
+
+/// [`matmul_f64`] into `c [m, n]` (m = a.len() / k).
+pub(crate) fn matmul_f64_into(a: &[f64], k: usize, b: &[f64], n: usize, c: &mut [f64]) {
+    assert!(a.len() / k * n == c.len() && b.len() == k * n && a.len() % k == 0);
     c.par_chunks_mut(GEMM_CHUNK * n)
         .zip(a.par_chunks(GEMM_CHUNK * k))
         .for_each(|(cc, ac)| {
@@ -95,13 +101,11 @@ pub(crate) fn matmul_f64(a: &[f64], m: usize, k: usize, b: &[f64], n: usize) -> 
                 );
             }
         });
-    c
 }
 
-/// `c [m, n] = a [m, k] · b [k, n]` in f32 (row-major), parallel over fixed row chunks.
-pub(crate) fn matmul_f32(a: &[f32], m: usize, k: usize, b: &[f32], n: usize) -> Vec<f32> {
-    debug_assert!(a.len() == m * k && b.len() == k * n);
-    let mut c = vec![0f32; m * n];
+/// `c [m, n] = a [m, k] · b [k, n]` in f32 (row-major) into `c`, parallel over fixed row chunks.
+pub(crate) fn matmul_f32_into(a: &[f32], k: usize, b: &[f32], n: usize, c: &mut [f32]) {
+    assert!(a.len() / k * n == c.len() && b.len() == k * n && a.len() % k == 0);
     c.par_chunks_mut(GEMM_CHUNK * n)
         .zip(a.par_chunks(GEMM_CHUNK * k))
         .for_each(|(cc, ac)| {
@@ -126,13 +130,11 @@ pub(crate) fn matmul_f32(a: &[f32], m: usize, k: usize, b: &[f32], n: usize) -> 
                 );
             }
         });
-    c
 }
 
-/// For Ŵ and W `[rows, cols]`, with `D = Ŵ − W` (f64): `DX = D · XᵀX` and the per-row objectives
+/// For Ŵ and W `[rows, cols]`, with `D = Ŵ − W` (f64): the per-row objectives
 /// `D_r XᵀX D_rᵀ` (f64, from the f32 tensors as the reference's `row_objective`).
 pub(crate) struct Residual {
-    pub dx: Vec<f64>,
     pub rows_obj: Vec<f64>,
 }
 
@@ -149,33 +151,7 @@ pub(crate) fn residual(w: &[f32], w_hat: &[f32], cols: usize, xtx64: &[f64]) -> 
         .zip(dx.par_chunks(cols))
         .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>())
         .collect();
-    Residual { dx, rows_obj }
-}
-
-/// [`residual`] with an f32 GEMM: `D = Ŵ − W` in f32, `DX` in f32 (returned as f64), the
-/// row objectives summed in f64.
-pub(crate) fn residual_f32(w: &[f32], w_hat: &[f32], cols: usize, xtx: &[f32]) -> Residual {
-    let rows = w.len() / cols;
-    let d: Vec<f32> = w_hat
-        .par_iter()
-        .zip(w.par_iter())
-        .map(|(&a, &b)| a - b)
-        .collect();
-    let dx = matmul_f32(&d, rows, cols, xtx, cols);
-    let rows_obj = d
-        .par_chunks(cols)
-        .zip(dx.par_chunks(cols))
-        .map(|(a, b)| {
-            a.iter()
-                .zip(b)
-                .map(|(&x, &y)| x as f64 * y as f64)
-                .sum::<f64>()
-        })
-        .collect();
-    Residual {
-        dx: dx.into_par_iter().map(|v| v as f64).collect(),
-        rows_obj,
-    }
+    Residual { rows_obj }
 }
 
 /// XᵀX as f64, once per call of the calibration.

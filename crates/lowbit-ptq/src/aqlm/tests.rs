@@ -280,7 +280,11 @@ fn beam_search_never_raises_the_objective() {
                     let p = e.search.unwrap();
                     assert!(p.after <= p.before, "{name} beam {beam}: {p:?}");
                     assert_eq!(e.obj_after_adam, Some(p.before));
-                    assert!(e.obj_start <= prev * (1.0 + 1e-9), "{name}: Adam start");
+                    // the step-0 loss is the objective the pass left (f32 GEMM: up to rounding)
+                    assert!(
+                        (e.obj_start / prev - 1.0).abs() < 1e-5,
+                        "{name}: Adam start"
+                    );
                     prev = p.after;
                 }
                 let passes: Vec<f64> = r.epochs.iter().map(|e| e.search.unwrap().after).collect();
@@ -346,7 +350,17 @@ fn independent_of_the_thread_count() {
 fn f32_gemm_is_close_to_f64() {
     let (rows, cols) = (64, 32);
     let (w, xtx) = problem(rows, cols, 13);
-    let a = aqlm(&w, rows, cols, &xtx, &opts("vq:2x4g8")).unwrap();
+    let a = aqlm(
+        &w,
+        rows,
+        cols,
+        &xtx,
+        &AqlmOptions {
+            f32_gemm: false,
+            ..opts("vq:2x4g8")
+        },
+    )
+    .unwrap();
     let b = aqlm(
         &w,
         rows,
