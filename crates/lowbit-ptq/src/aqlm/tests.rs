@@ -204,7 +204,7 @@ fn argmin_kernels_agree_with_brute_force() {
             for (kk, p) in plain.iter_mut().enumerate() {
                 *p = q.alpha * n[kk];
                 for (i, &ai) in q.a.iter().enumerate() {
-                    *p += ai * ct[i * k + kk];
+                    *p = ai.mul_add(ct[i * k + kk], *p);
                 }
             }
             assert_eq!(bits(&all), bits(&plain), "k {k} g {g}");
