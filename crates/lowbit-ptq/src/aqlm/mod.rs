@@ -7,7 +7,7 @@
 //! `Ŵ[r, jG..(j+1)G] = s_r · Σ_m C_m[b_{r,j,m}]`. Calibration minimises
 //! `‖WX − ŴX‖² = tr(ΔW XᵀX ΔWᵀ)` over a layer's inputs: residual k-means init ([`kmeans`]),
 //! then alternately Adam steps on codebooks and scales ([`adam`]) and a beam search over the
-//! codes ([`beam`]) ([`calibrate`]).
+//! codes ([`beam`]) ([`calibrate()`]).
 //!
 //! Tested against `tools/aqlm_reference.py` (a PyTorch port validated against the official
 //! Vahe1994/AQLM code) through the fixtures of `tests/fixtures/aqlm/`; every deliberate choice

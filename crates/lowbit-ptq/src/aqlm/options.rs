@@ -220,7 +220,7 @@ pub struct BeamPass {
     pub reverted: usize,
 }
 
-/// One outer iteration of [`crate::aqlm::calibrate`].
+/// One outer iteration of [`crate::aqlm::calibrate()`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochRecord {
     /// Objective at the start of the epoch (before its Adam steps).
@@ -233,7 +233,7 @@ pub struct EpochRecord {
     pub search: Option<BeamPass>,
 }
 
-/// The result of [`crate::aqlm::aqlm`] / [`crate::aqlm::calibrate`].
+/// The result of [`crate::aqlm::aqlm`] / [`crate::aqlm::calibrate()`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct AqlmResult {
     /// The format.
