@@ -102,6 +102,26 @@ pub enum PtqError {
     /// An error of lowbit-formats.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// An AQLM format name that is not `vq:MxBgG` (see [`crate::aqlm::VqSpec::parse`]).
+    #[error("bad AQLM format name `{name}`: {reason} (expected `vq:MxBgG`, e.g. `vq:2x8g8`)")]
+    VqName {
+        /// The rejected name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// k-means needs at least as many weight groups as codebook entries.
+    #[error(
+        "AQLM k-means needs at least {codebook_size} groups of {group} weights, the layer has {groups}: use fewer bits per codebook or a larger layer"
+    )]
+    TooFewGroups {
+        /// Number of groups (d_out · d_in / group).
+        groups: usize,
+        /// Codebook size 2^B.
+        codebook_size: usize,
+        /// Group size G.
+        group: usize,
+    },
 }
 
 /// The first non-finite value of `x`, as an error naming `what`.

@@ -9,7 +9,8 @@
 //! FP-Quant's MSE block-scale search ([`ScaleSearch`]); block Hadamard rotations
 //! ([`block_hadamard_rows`], [`rotate_hessian`]) and MR-GPTQ ([`mr_gptq`]; Egiazarian et al.,
 //! arXiv 2509.23202). Tested against the PyTorch reference fixtures of
-//! `tests/fixtures/gptq/` (`tools/gptq_reference.py`); see README.md.
+//! `tests/fixtures/gptq/` (`tools/gptq_reference.py`); and AQLM ([`aqlm()`]; Egiazarian et al.,
+//! ICML 2024) against `tests/fixtures/aqlm/` (`tools/aqlm_reference.py`). See README.md.
 //!
 //! ```
 //! use lowbit_ptq::{FormatQuantizer, GptqOptions, gptq};
@@ -25,6 +26,7 @@
 
 #![deny(missing_docs)]
 
+pub mod aqlm;
 mod coded;
 #[cfg(test)]
 mod coded_tests;
@@ -44,6 +46,7 @@ mod scale_search;
 #[cfg(test)]
 mod scale_search_tests;
 
+pub use aqlm::{AqlmOptions, AqlmResult, VqSpec, VqWeight, aqlm};
 pub use error::PtqError;
 pub use eval::{relative_output_error, rtn};
 pub use gptq::{GptqOptions, GptqResult, GroupSource, gptq};

@@ -1,0 +1,525 @@
+//! Properties of AQLM that hold on any data: the name parser and its errors, decode =
+//! codes·codebooks·scales, the SIMD argmin = the plain one bit for bit = brute force (ties →
+//! lowest index), beam = K is exhaustive, no beam-search pass ever raises the objective,
+//! results independent of the thread count, typed errors for bad shapes and options.
+
+use super::nearest::{Query, argmin_block, scores};
+use super::*;
+use crate::PtqError;
+
+/// Deterministic pseudo-random values in [−1, 1) (xorshift).
+fn noise(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// W [rows, cols] and XᵀX/n of correlated inputs with unequal column scales.
+fn problem(rows: usize, cols: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let w = noise(rows * cols, seed);
+    let n = 4 * cols;
+    let z = noise(n * cols, seed + 1);
+    let a = noise(cols * cols, seed + 2);
+    let mut x = vec![0f64; n * cols];
+    for t in 0..n {
+        for j in 0..cols {
+            let mut s = z[t * cols + j] as f64;
+            for u in 0..cols {
+                s += 0.5 * (z[t * cols + u] * a[u * cols + j]) as f64 / (cols as f64).sqrt();
+            }
+            x[t * cols + j] = s * (1.0 + (j % 5) as f64 * 0.4);
+        }
+    }
+    let mut xtx = vec![0f32; cols * cols];
+    for p in 0..cols {
+        for q in 0..cols {
+            let s: f64 = (0..n).map(|t| x[t * cols + p] * x[t * cols + q]).sum();
+            xtx[p * cols + q] = (s / n as f64) as f32;
+        }
+    }
+    (w, xtx)
+}
+
+fn opts(name: &str) -> AqlmOptions {
+    AqlmOptions {
+        max_epochs: 4,
+        steps_per_epoch: 20,
+        relative_tolerance: None,
+        ..AqlmOptions::for_format(name).unwrap()
+    }
+}
+
+fn bits(x: &[f32]) -> Vec<u32> {
+    x.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn parser_accepts_and_rejects() {
+    for (name, m, b, g) in [
+        ("vq:1x16g8", 1, 16, 8),
+        ("vq:2x8g8", 2, 8, 8),
+        ("vq:8x8g32", 8, 8, 32),
+    ] {
+        let s = VqSpec::parse(name).unwrap();
+        assert_eq!((s.num_codebooks, s.nbits, s.group), (m, b, g));
+        assert_eq!(s.to_string(), name);
+        assert_eq!(name.parse::<VqSpec>().unwrap(), s);
+    }
+    for bad in [
+        "",
+        "2x8g8",
+        "vq:",
+        "vq:2x8",
+        "vq:28g8",
+        "vq:x8g8",
+        "vq:2xg8",
+        "vq:2x8g",
+        "vq:0x8g8",
+        "vq:2x0g8",
+        "vq:2x17g8",
+        "vq:2x8g0",
+        "vq:2x8g8x",
+        "vq:-1x8g8",
+        "vq:+2x8g8",
+        "vq:2x8g8 ",
+        "vq:99999999999999999999999x8g8",
+        "vq:2x99999999999g8",
+        "vq:17x8g8",
+        "vq:2x8g2048",
+        "VQ:2x8g8",
+    ] {
+        let e = VqSpec::parse(bad).unwrap_err();
+        assert!(
+            matches!(&e, PtqError::VqName { name, .. } if name == bad),
+            "{bad}: {e}"
+        );
+        assert!(AqlmOptions::for_format(bad).is_err());
+    }
+    // bits per weight: M·B/G + codebooks + scales
+    let s = VqSpec::parse("vq:2x8g8").unwrap();
+    let want = 2.0 + 2.0 * 256.0 * 8.0 * 16.0 / (4096.0 * 4096.0) + 16.0 / 4096.0;
+    assert!((s.bits_per_weight(4096, 4096) - want).abs() < 1e-12);
+}
+
+#[test]
+fn decode_is_codes_times_codebooks_times_scales() {
+    let spec = VqSpec::parse("vq:3x4g4").unwrap();
+    let (rows, cols, k) = (5, 12, 16);
+    let codes: Vec<u32> = noise(rows * 3 * 3, 1)
+        .iter()
+        .map(|v| ((v + 1.0) * 8.0) as u32 % k)
+        .collect();
+    let books = noise(3 * 16 * 4, 2);
+    let scales: Vec<f32> = noise(rows, 3).iter().map(|v| v + 1.5).collect();
+    let v = VqWeight::new(
+        spec,
+        rows,
+        cols,
+        codes.clone(),
+        books.clone(),
+        scales.clone(),
+    )
+    .unwrap();
+    let got = decode(&v).unwrap();
+    for r in 0..rows {
+        for j in 0..3 {
+            for i in 0..4 {
+                let mut acc = 0f32;
+                for m in 0..3 {
+                    acc += books[(m * 16 + codes[(r * 3 + j) * 3 + m] as usize) * 4 + i];
+                }
+                assert_eq!(
+                    got[r * cols + j * 4 + i].to_bits(),
+                    (acc * scales[r]).to_bits()
+                );
+            }
+        }
+    }
+    // bad codes / lengths are typed errors
+    let mut bad = codes.clone();
+    bad[4] = 16;
+    assert!(matches!(
+        VqWeight::new(spec, rows, cols, bad, books.clone(), scales.clone()),
+        Err(PtqError::InvalidOption { .. })
+    ));
+    assert!(matches!(
+        VqWeight::new(
+            spec,
+            rows,
+            cols,
+            codes.clone(),
+            books[1..].to_vec(),
+            scales.clone()
+        ),
+        Err(PtqError::Shape {
+            what: "codebooks",
+            ..
+        })
+    ));
+    assert!(matches!(
+        VqWeight::new(spec, rows, 10, codes, books, scales),
+        Err(PtqError::GroupSize { group: 4, cols: 10 })
+    ));
+}
+
+#[test]
+fn argmin_kernels_agree_with_brute_force() {
+    for (k, g) in [
+        (256usize, 8usize),
+        (16, 8),
+        (4, 8),
+        (2, 3),
+        (1024, 4),
+        (64, 16),
+    ] {
+        let mut c = noise(k * g, k as u64 + g as u64);
+        // exact duplicates and a zero entry: ties must go to the lowest index
+        if k >= 8 {
+            let (a, b) = (3 * g, (k - 2) * g);
+            let row: Vec<f32> = c[a..a + g].to_vec();
+            c[b..b + g].copy_from_slice(&row);
+            c[g..2 * g].iter_mut().for_each(|v| *v = 0.0);
+        }
+        let ct = kmeans::transpose(&c, k, g);
+        let n: Vec<f32> = c.chunks(g).map(|x| x.iter().map(|v| v * v).sum()).collect();
+        let mut data = noise(37 * g, 99);
+        if k >= 8 {
+            data[..g].copy_from_slice(&c[3 * g..4 * g]); // a point on a duplicated entry
+            data[g..2 * g].iter_mut().for_each(|v| *v = 0.0);
+        }
+        let coef: Vec<f32> = data.iter().map(|x| -2.0 * x).collect();
+        let qs: Vec<Query> = coef.chunks(g).map(|a| Query { alpha: 1.0, a }).collect();
+        let mut got = vec![(0u32, 0f32); qs.len()];
+        argmin_block(&ct, &n, k, g, &qs, &mut got);
+        for (q, &(idx, val)) in qs.iter().zip(&got) {
+            let mut all = vec![0f32; k];
+            scores(&ct, &n, k, q, &mut all);
+            let mut plain = vec![0f32; k];
+            for (kk, p) in plain.iter_mut().enumerate() {
+                *p = q.alpha * n[kk];
+                for (i, &ai) in q.a.iter().enumerate() {
+                    *p = ai.mul_add(ct[i * k + kk], *p);
+                }
+            }
+            assert_eq!(bits(&all), bits(&plain), "k {k} g {g}");
+            let best = (0..k).fold(0, |b, kk| if plain[kk] < plain[b] { kk } else { b });
+            assert_eq!((idx as usize, val.to_bits()), (best, plain[best].to_bits()));
+        }
+    }
+}
+
+#[test]
+fn beam_of_k_is_exhaustive() {
+    // one group, M = 2: beam = K keeps every first code, so the pass finds the optimum pair
+    let (rows, cols) = (6, 8);
+    let (w, xtx) = problem(rows, cols, 5);
+    let spec = VqSpec::parse("vq:2x3g8").unwrap();
+    let books: Vec<f32> = noise(2 * 8 * 8, 6).iter().map(|v| 0.3 * v).collect();
+    let scales: Vec<f32> = w
+        .chunks(cols)
+        .map(|r| r.iter().map(|v| v * v).sum::<f32>().sqrt())
+        .collect();
+    let codes: Vec<u32> = (0..rows * 2).map(|i| (i * 5 % 8) as u32).collect();
+    let mut v = VqWeight::new(spec, rows, cols, codes, books.clone(), scales.clone()).unwrap();
+    beam_search(&w, &xtx, &mut v, 8, None).unwrap();
+    for r in 0..rows {
+        let mut best = (f64::INFINITY, 0, 0);
+        for a in 0..8u32 {
+            for b in 0..8u32 {
+                let one = VqWeight::new(spec, 1, cols, vec![a, b], books.clone(), vec![scales[r]])
+                    .unwrap();
+                let o = objective(
+                    &w[r * cols..(r + 1) * cols],
+                    &decode(&one).unwrap(),
+                    1,
+                    cols,
+                    &xtx,
+                )
+                .unwrap();
+                if o < best.0 {
+                    best = (o, a, b);
+                }
+            }
+        }
+        assert_eq!(
+            (v.codes[2 * r], v.codes[2 * r + 1]),
+            (best.1, best.2),
+            "row {r}"
+        );
+    }
+}
+
+#[test]
+fn beam_search_never_raises_the_objective() {
+    let (rows, cols) = (48, 32);
+    let (w, xtx) = problem(rows, cols, 7);
+    for name in ["vq:1x6g8", "vq:2x4g8", "vq:3x3g4", "vq:1x5g2"] {
+        for beam in [1, 2, 4] {
+            for shuffle in [false, true] {
+                let o = AqlmOptions {
+                    beam_size: beam,
+                    shuffle,
+                    seed: 3,
+                    kmeans_init: if shuffle {
+                        KmeansInit::Random
+                    } else {
+                        KmeansInit::Spaced
+                    },
+                    ..opts(name)
+                };
+                let r = aqlm(&w, rows, cols, &xtx, &o).unwrap();
+                assert_eq!(r.trace.len(), 4, "{name}");
+                let mut prev = r.obj_init;
+                for e in &r.epochs {
+                    let p = e.search.unwrap();
+                    assert!(p.after <= p.before, "{name} beam {beam}: {p:?}");
+                    assert_eq!(e.obj_after_adam, Some(p.before));
+                    // the step-0 loss is the objective the pass left (f32 GEMM: up to rounding)
+                    assert!(
+                        (e.obj_start / prev - 1.0).abs() < 1e-5,
+                        "{name}: Adam start"
+                    );
+                    prev = p.after;
+                }
+                let passes: Vec<f64> = r.epochs.iter().map(|e| e.search.unwrap().after).collect();
+                assert_eq!(passes, r.trace);
+                assert!(*r.trace.last().unwrap() < r.obj_init, "{name} beam {beam}");
+                assert_eq!(decode(&r.weight()).unwrap(), r.w_hat);
+                // standalone passes from the result: monotone, and a fixed point stays put
+                let mut v = r.weight();
+                for _ in 0..3 {
+                    let p = beam_search(&w, &xtx, &mut v, beam, None).unwrap();
+                    assert!(p.after <= p.before, "{name} beam {beam}: {p:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn independent_of_the_thread_count() {
+    let (rows, cols) = (70, 48);
+    let (w, xtx) = problem(rows, cols, 11);
+    for (name, f32_gemm) in [("vq:2x4g8", false), ("vq:1x6g8", true)] {
+        let o = AqlmOptions {
+            beam_size: 2,
+            shuffle: true,
+            kmeans_init: KmeansInit::Random,
+            seed: 42,
+            f32_gemm,
+            ..opts(name)
+        };
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| aqlm(&w, rows, cols, &xtx, &o).unwrap())
+        };
+        let base = run(1);
+        for t in [2, 3, 5] {
+            let r = run(t);
+            assert_eq!(r.codes, base.codes, "{name} threads {t}");
+            assert_eq!(bits(&r.codebooks), bits(&base.codebooks));
+            assert_eq!(bits(&r.scales), bits(&base.scales));
+            assert_eq!(r.trace, base.trace);
+        }
+        // the seed matters only where randomness is asked for
+        let other = aqlm(
+            &w,
+            rows,
+            cols,
+            &xtx,
+            &AqlmOptions {
+                seed: 43,
+                ..o.clone()
+            },
+        )
+        .unwrap();
+        assert_ne!(other.codes, base.codes, "{name}");
+    }
+}
+
+#[test]
+fn f32_gemm_is_close_to_f64() {
+    let (rows, cols) = (64, 32);
+    let (w, xtx) = problem(rows, cols, 13);
+    let a = aqlm(
+        &w,
+        rows,
+        cols,
+        &xtx,
+        &AqlmOptions {
+            f32_gemm: false,
+            ..opts("vq:2x4g8")
+        },
+    )
+    .unwrap();
+    let b = aqlm(
+        &w,
+        rows,
+        cols,
+        &xtx,
+        &AqlmOptions {
+            f32_gemm: true,
+            ..opts("vq:2x4g8")
+        },
+    )
+    .unwrap();
+    let (fa, fb) = (*a.trace.last().unwrap(), *b.trace.last().unwrap());
+    assert!((fa / fb - 1.0).abs() < 1e-3, "{fa} vs {fb}");
+}
+
+#[test]
+fn tolerance_stops_at_the_start_of_an_epoch() {
+    let (rows, cols) = (64, 32);
+    let (w, xtx) = problem(rows, cols, 17);
+    let o = AqlmOptions {
+        max_epochs: 50,
+        relative_tolerance: Some(0.2),
+        ..opts("vq:2x4g8")
+    };
+    let r = aqlm(&w, rows, cols, &xtx, &o).unwrap();
+    let last = r.epochs.last().unwrap();
+    assert!(r.epochs.len() < 50 && last.stopped_by_tolerance && last.search.is_none());
+    assert!(
+        r.epochs[..r.epochs.len() - 1]
+            .iter()
+            .all(|e| !e.stopped_by_tolerance)
+    );
+    assert_eq!(r.trace.len(), r.epochs.len() - 1);
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let (rows, cols) = (16, 32);
+    let (w, xtx) = problem(rows, cols, 19);
+    let o = opts("vq:2x4g8");
+    let e = aqlm(&w[1..], rows, cols, &xtx, &o).unwrap_err();
+    assert!(matches!(e, PtqError::Shape { what: "weight", .. }), "{e}");
+    let e = aqlm(&w, rows, cols, &xtx[..cols * (cols - 1)], &o).unwrap_err();
+    assert!(matches!(e, PtqError::Shape { what: "xtx", .. }), "{e}");
+    let e = aqlm(&w, 0, cols, &[], &o).unwrap_err();
+    assert!(matches!(e, PtqError::Shape { .. }), "{e}");
+    let e = aqlm(&w[..rows * 30], rows, 30, &xtx[..900], &o).unwrap_err();
+    assert!(
+        matches!(e, PtqError::GroupSize { group: 8, cols: 30 }),
+        "{e}"
+    );
+    // 16·32/8 = 64 groups < 256 entries
+    let e = aqlm(&w, rows, cols, &xtx, &opts("vq:1x8g8")).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PtqError::TooFewGroups {
+                groups: 64,
+                codebook_size: 256,
+                group: 8
+            }
+        ),
+        "{e}"
+    );
+    let mut wn = w.clone();
+    wn[5] = f32::NAN;
+    let e = aqlm(&wn, rows, cols, &xtx, &o).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PtqError::NonFinite {
+                what: "weight",
+                index: 5,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mut xn = xtx.clone();
+    xn[9] = f32::INFINITY;
+    let e = aqlm(&w, rows, cols, &xn, &o).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PtqError::NonFinite {
+                what: "xtx",
+                index: 9,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // a constant weight has fewer distinct groups than entries
+    let e = aqlm(&vec![0.5; rows * cols], rows, cols, &xtx, &o).unwrap_err();
+    assert!(matches!(e, PtqError::InvalidOption { .. }), "{e}");
+    for bad in [
+        AqlmOptions {
+            beam_size: 0,
+            ..o.clone()
+        },
+        AqlmOptions {
+            lr: 0.0,
+            ..o.clone()
+        },
+        AqlmOptions {
+            lr: f32::NAN,
+            ..o.clone()
+        },
+        AqlmOptions {
+            betas: (1.0, 0.9),
+            ..o.clone()
+        },
+        AqlmOptions {
+            relative_tolerance: Some(1.5),
+            ..o.clone()
+        },
+        AqlmOptions {
+            relative_tolerance: Some(f64::NAN),
+            ..o.clone()
+        },
+    ] {
+        let e = aqlm(&w, rows, cols, &xtx, &bad).unwrap_err();
+        assert!(matches!(e, PtqError::InvalidOption { .. }), "{e}");
+    }
+    let bad_spec = AqlmOptions {
+        spec: VqSpec {
+            num_codebooks: 0,
+            nbits: 4,
+            group: 8,
+        },
+        ..o.clone()
+    };
+    assert!(matches!(
+        aqlm(&w, rows, cols, &xtx, &bad_spec),
+        Err(PtqError::VqName { .. })
+    ));
+    // calibrate / beam search with a start that does not fit
+    let start = init_residual_kmeans(&w, rows, cols, o.spec, 10, KmeansInit::Spaced, 0)
+        .unwrap()
+        .weight;
+    let e = calibrate(&w, &xtx, start.clone(), &opts("vq:2x3g8")).unwrap_err();
+    assert!(matches!(e, PtqError::InvalidOption { .. }), "{e}");
+    let mut v = start.clone();
+    let e = beam_search(&w, &xtx, &mut v, 1, Some(&[(4, 0)])).unwrap_err();
+    assert!(matches!(e, PtqError::InvalidOption { .. }), "{e}");
+    let e = beam_search(&w, &xtx, &mut v, 0, None).unwrap_err();
+    assert!(matches!(e, PtqError::InvalidOption { .. }), "{e}");
+    let e = beam_search(&w[..rows * 16], &xtx, &mut v, 1, None).unwrap_err();
+    assert!(matches!(e, PtqError::Shape { .. }), "{e}");
+    let mut adam = AdamState::new(&start, 1e-4, (0.0, 0.95));
+    let mut small = VqWeight::new(
+        VqSpec::parse("vq:1x2g8").unwrap(),
+        rows,
+        cols,
+        vec![0; rows * 4],
+        vec![0.1; 32],
+        vec![1.0; rows],
+    )
+    .unwrap();
+    let e = adam_steps(&w, &xtx, &mut small, &mut adam, 1, false).unwrap_err();
+    assert!(matches!(e, PtqError::InvalidOption { .. }), "{e}");
+}
