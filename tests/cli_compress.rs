@@ -327,3 +327,38 @@ fn mr_gptq_records_its_rotation_and_the_hf_export_undoes_it() {
     let e = err(&compress(&src, &tmp.path().join("bad"), "mr-gptq", "nvfp4", &calib, &["--hadamard-block", "24"]));
     assert!(e.contains("power of two") && e.contains("--hadamard-block"), "{e}");
 }
+
+#[test]
+fn aqlm_checkpoints_load_evaluate_and_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (calib, held) = texts(tmp.path());
+    let src = tmp.path().join("src");
+    tiny_model(&src, None);
+    let (aq, hf) = (tmp.path().join("aqlm"), tmp.path().join("hf"));
+    let few = ["--max-epochs", "3", "--steps-per-epoch", "10", "--json"];
+    let out = ok(&compress(&src, &aq, "aqlm", "vq:2x4g8", &calib, &few));
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    // 2·4 code bits per 8 weights plus f32 codebooks (2·16·8) and f32 row scales, per layer
+    // ([rows, cols] of q, k, v, o, gate, up, down; two blocks).
+    let shapes = [(64, 64), (32, 64), (32, 64), (64, 64), (128, 64), (128, 64), (64, 128)];
+    let (mut bits, mut n) = (0.0, 0.0);
+    for (r, c) in shapes {
+        bits += 2.0 * ((r * c) as f64 + 32.0 * (2 * 16 * 8) as f64 + 32.0 * r as f64);
+        n += 2.0 * (r * c) as f64;
+    }
+    let bpv = v["bits_per_value"].as_f64().unwrap();
+    assert!((bpv - bits / n).abs() < 1e-12, "{bpv} vs {}", bits / n);
+    for r in jsonl(&aq.join("compress.jsonl")) {
+        let e = r["rel_error"].as_f64().unwrap();
+        assert!(e > 0.0 && e < 1.0, "{}: {e}", r["layer"]);
+    }
+    let st = read_safetensors(&aq.join("model.safetensors")).unwrap();
+    let codes = &st["model.layers.1.mlp.down_proj.weight_codes"];
+    assert_eq!(codes.shape, vec![64, 128 / 8, 2]);
+    assert!(st.contains_key("model.layers.1.mlp.down_proj.weight_codebooks"));
+    let e = err(&lowbit(&["export", "--checkpoint", s(&aq), "--format", "compressed-tensors", "--out", s(&tmp.path().join("ct"))]));
+    assert!(e.contains("vq:2x4g8") && e.contains("compressed-tensors"), "{e}");
+    ok(&lowbit(&["export", "--checkpoint", s(&aq), "--format", "hf", "--out", s(&hf)]));
+    let (a, b) = (nll(&aq, &held), nll(&hf, &held));
+    assert!((a - b).abs() < 1e-5 * a.abs(), "{a} vs {b}");
+}

@@ -6,10 +6,11 @@ use burn::tensor::Device;
 use clap::ValueEnum;
 use lowbit_formats::{CodedParts, Format, VqSpec};
 use lowbit_nn::hf::CodedLayer;
-use lowbit_nn::weight::{CodedWeight, ScalarCodes, WeightRepr};
+use lowbit_nn::weight::{CodedWeight, ScalarCodes, VqCodes, WeightRepr};
 use lowbit_nn::{CompressedLinear, NnError};
 use lowbit_ptq::{
-    FormatQuantizer, GptqOptions, MrGptqOptions, ScaleSearch, mr_gptq, relative_output_error,
+    AqlmOptions, FormatQuantizer, GptqOptions, MrGptqOptions, ScaleSearch, aqlm, mr_gptq,
+    relative_output_error,
 };
 use serde::Serialize;
 
@@ -59,7 +60,7 @@ impl Target {
     pub fn name(&self) -> String {
         match self {
             Target::Scalar(f) => f.name(),
-            Target::Vq(v) => v.name(),
+            Target::Vq(v) => v.to_string(),
         }
     }
 
@@ -85,6 +86,16 @@ pub struct MethodOptions {
     pub hadamard_block: Option<usize>,
     /// MR-GPTQ's block-scale choice: FP-Quant's MSE search (`true`) or absmax.
     pub mse_scales: bool,
+    /// AQLM beam size (the official code's `beam_size`).
+    pub beam_size: usize,
+    /// AQLM: most alternations of Adam steps and beam search per layer.
+    pub max_epochs: usize,
+    /// AQLM: Adam steps on codebooks and scales per alternation.
+    pub steps_per_epoch: usize,
+    /// AQLM: stop when an alternation improves the objective by less than this fraction.
+    pub relative_tolerance: f64,
+    /// AQLM seed (k-means start, optional shuffles).
+    pub seed: u64,
 }
 
 /// A coded layer and what it cost.
@@ -137,7 +148,7 @@ pub fn check_compatible(method: Method, target: &Target) -> Result<()> {
         ),
         (m, Target::Vq(v)) if m != Method::Aqlm => bail!(
             "`{}` is a vector-quantization format; only --method aqlm learns it (rtn/gptq/mr-gptq take scalar formats)",
-            v.name()
+            v.to_string()
         ),
         (Method::Gptq | Method::MrGptq, Target::Scalar(f)) => {
             FormatQuantizer::new(f.clone())
@@ -239,14 +250,43 @@ pub fn compress_linear(
                 rel_error: error(&r.w_hat_original()?)?,
             })
         }
+        (Method::Aqlm, Target::Vq(v)) => {
+            let h = h.context("AQLM needs calibration inputs")?;
+            // AQLM's objective uses XᵀX/n (Vahe1994/AQLM `get_leave_one_out_error` callers);
+            // GPTQ's Hessian is twice that.
+            let xtx: Vec<f32> = h.iter().map(|&x| 0.5 * x).collect();
+            let o = AqlmOptions {
+                beam_size: opts.beam_size,
+                max_epochs: opts.max_epochs,
+                steps_per_epoch: opts.steps_per_epoch,
+                relative_tolerance: Some(opts.relative_tolerance),
+                seed: opts.seed,
+                ..AqlmOptions::for_format(&v.to_string())?
+            };
+            let r = aqlm(&w, rows, cols, &xtx, &o).with_context(|| format!("AQLM of {}", l.name))?;
+            let dims = [rows, cols, v.num_codebooks, v.codebook_size(), v.group];
+            let codes = VqCodes::new(r.codes.clone(), r.codebooks.clone(), r.scales.clone(), dims, device)?;
+            Ok(Coded {
+                layer: CompressedLinear {
+                    weight: WeightRepr::Coded(CodedWeight::Vq(codes)),
+                    bias: l.bias.clone(),
+                    input_step: None,
+                    hadamard_block: 0,
+                    input_format: None,
+                    estimator: l.estimator,
+                    name: l.name.clone(),
+                },
+                spec,
+                rel_error: error(&r.w_hat)?,
+            })
+        }
         (Method::Aqlm, Target::Scalar(f)) => bail!(
             "AQLM learns vector codebooks: give a `vq:MxBgG` format (e.g. vq:1x16g8, vq:2x8g8), not `{}`",
             f.name()
         ),
-        (_, Target::Vq(v)) if method != Method::Aqlm => bail!(
+        (Method::Rtn | Method::Gptq | Method::MrGptq, Target::Vq(v)) => bail!(
             "`{}` is a vector-quantization format; only --method aqlm learns it (rtn/gptq/mr-gptq take scalar formats)",
-            v.name()
+            v.to_string()
         ),
-        _ => bail!("--method {} is not available yet", method.name()),
     }
 }

@@ -73,6 +73,22 @@ pub struct CompressArgs {
     /// MR-GPTQ: block scales from the block's absmax instead of FP-Quant's MSE search.
     #[arg(long)]
     pub absmax_scales: bool,
+    /// AQLM: beam size of the code search.
+    #[arg(long, default_value_t = 1)]
+    pub beam_size: usize,
+    /// AQLM: most alternations of codebook/scale Adam steps and code search per layer.
+    #[arg(long, default_value_t = 100)]
+    pub max_epochs: usize,
+    /// AQLM: Adam steps per alternation.
+    #[arg(long, default_value_t = 100)]
+    pub steps_per_epoch: usize,
+    /// AQLM: stop a layer when an alternation improves its objective by less than this fraction
+    /// (the official `relative_mse_tolerance`).
+    #[arg(long, default_value_t = 0.01)]
+    pub relative_tolerance: f64,
+    /// AQLM: seed of the k-means start.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// Compress only linears whose HF name matches one of these globs (default: every linear
     /// inside the blocks).
     #[arg(long = "include")]

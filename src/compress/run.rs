@@ -125,6 +125,11 @@ pub fn run(a: CompressArgs) -> Result<()> {
         act_order: a.act_order,
         hadamard_block: a.hadamard_block,
         mse_scales: !a.absmax_scales,
+        beam_size: a.beam_size,
+        max_epochs: a.max_epochs,
+        steps_per_epoch: a.steps_per_epoch,
+        relative_tolerance: a.relative_tolerance,
+        seed: a.seed,
     };
     let settings = json!({
         "checkpoint": std::fs::canonicalize(&ck.loaded.dir)?.display().to_string(),

@@ -53,6 +53,14 @@ pub enum FormatError {
         /// What is wrong and the valid range.
         reason: String,
     },
+    /// A vector-quantization format name that is not `vq:MxBgG`.
+    #[error("bad AQLM format name `{name}`: {reason} (expected `vq:MxBgG`, e.g. `vq:2x8g8`)")]
+    VqName {
+        /// The rejected name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Encoded data does not match the format that is decoding it.
     #[error("encoded data does not match format `{format}`: {reason}")]
     CorruptEncoding {

@@ -39,7 +39,7 @@ pub mod scale;
 mod sparse;
 pub mod spec;
 mod tensor;
-mod vq;
+pub mod vq;
 
 pub use blockwise::GridBlockParams;
 pub use cells::Cells;

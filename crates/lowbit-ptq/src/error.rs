@@ -102,14 +102,6 @@ pub enum PtqError {
     /// An error of lowbit-formats.
     #[error(transparent)]
     Format(#[from] FormatError),
-    /// An AQLM format name that is not `vq:MxBgG` (see [`crate::aqlm::VqSpec::parse`]).
-    #[error("bad AQLM format name `{name}`: {reason} (expected `vq:MxBgG`, e.g. `vq:2x8g8`)")]
-    VqName {
-        /// The rejected name.
-        name: String,
-        /// What is wrong with it.
-        reason: String,
-    },
     /// k-means needs at least as many weight groups as codebook entries.
     #[error(
         "AQLM k-means needs at least {codebook_size} groups of {group} weights, the layer has {groups}: use fewer bits per codebook or a larger layer"

@@ -203,7 +203,7 @@ fn coded_placeholder(
                 format!("group {} does not divide d_input {cols}", vq.group),
             ));
         }
-        let (m, e, g) = (vq.codebooks, vq.entries(), vq.group);
+        let (m, e, g) = (vq.num_codebooks, vq.codebook_size(), vq.group);
         let codes = VqCodes::new(
             vec![0; rows * (cols / g) * m],
             vec![0.0; m * e * g],

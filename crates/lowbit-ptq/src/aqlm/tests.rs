@@ -96,7 +96,7 @@ fn parser_accepts_and_rejects() {
     ] {
         let e = VqSpec::parse(bad).unwrap_err();
         assert!(
-            matches!(&e, PtqError::VqName { name, .. } if name == bad),
+            matches!(&e, lowbit_formats::FormatError::VqName { name, .. } if name == bad),
             "{bad}: {e}"
         );
         assert!(AqlmOptions::for_format(bad).is_err());
@@ -495,7 +495,7 @@ fn bad_inputs_are_typed_errors() {
     };
     assert!(matches!(
         aqlm(&w, rows, cols, &xtx, &bad_spec),
-        Err(PtqError::VqName { .. })
+        Err(PtqError::Format(lowbit_formats::FormatError::VqName { .. }))
     ));
     // calibrate / beam search with a start that does not fit
     let start = init_residual_kmeans(&w, rows, cols, o.spec, 10, KmeansInit::Spaced, 0)
