@@ -119,6 +119,13 @@ fn rtn_checkpoints_evaluate_as_the_fake_quantized_model() {
     assert!((q["bits_per_value"].as_f64().unwrap() - (4.0 + 32.0 / 32.0)).abs() < 1e-12);
     assert!(out.join("tokenizer.json").is_file());
     assert!(!out.join(".compress").exists(), "progress removed when done");
+    // Every family: NVFP4, MXFP4, a multi-grid format, NF4, sparse∘INT, QuEST's centred grid.
+    for f in ["nvfp4", "mxfp4", "po2-nf4", "sfp4", "nf4", "2of4+int4", "quest-int4"] {
+        let (fq2, out2) = (tmp.path().join(format!("fq-{f}")), tmp.path().join(format!("out-{f}")));
+        tiny_model(&fq2, Some(f));
+        ok(&compress(&src, &out2, "rtn", f, &calib, &[]));
+        assert_eq!(nll(&out2, &held), nll(&fq2, &held), "{f}: decode == fake_quant");
+    }
     let g = ["generate", "--prompt", "The", "--max-new-tokens", "8", "--temperature", "0"];
     let gen_of = |d: &Path| {
         let mut a = g.to_vec();
