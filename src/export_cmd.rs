@@ -62,7 +62,8 @@ pub fn copy_side_files(src: &Path, out: &Path) -> Result<()> {
     for f in SIDE_FILES {
         let p = src.join(f);
         if p.is_file() {
-            std::fs::copy(&p, out.join(f)).with_context(|| format!("cannot copy {}", p.display()))?;
+            std::fs::copy(&p, out.join(f))
+                .with_context(|| format!("cannot copy {}", p.display()))?;
         }
     }
     Ok(())
@@ -79,7 +80,10 @@ pub fn store_dtype(d: DtypeArg) -> StoreDtype {
 /// Runs `lowbit export`.
 pub fn run(a: ExportArgs) -> Result<()> {
     if a.out.join("config.json").is_file() && !a.force {
-        bail!("{} already holds a checkpoint; add --force to overwrite it", a.out.display());
+        bail!(
+            "{} already holds a checkpoint; add --force to overwrite it",
+            a.out.display()
+        );
     }
     let device = lowbit_train::device::parse_device("cpu")?;
     let loaded = load_dir(&a.checkpoint, &device)
@@ -87,13 +91,20 @@ pub fn run(a: ExportArgs) -> Result<()> {
     match a.format {
         ExportFormat::Hf => {
             if !a.drop_input_quant
-                && let Some(l) = loaded.model.linears().into_iter().find(|l| l.input_format.is_some())
+                && let Some(l) = loaded
+                    .model
+                    .linears()
+                    .into_iter()
+                    .find(|l| l.input_format.is_some())
             {
                 bail!(
                     "{} quantizes its input online ({}); a dense HF model cannot; add \
                      --drop-input-quant to export the weights alone",
                     l.name,
-                    l.input_format.as_ref().map(|f| f.name()).unwrap_or_default()
+                    l.input_format
+                        .as_ref()
+                        .map(|f| f.name())
+                        .unwrap_or_default()
                 );
             }
             let model = loaded.model.dequantized()?;
@@ -110,6 +121,11 @@ pub fn run(a: ExportArgs) -> Result<()> {
         }
     }
     copy_side_files(&loaded.dir, &a.out)?;
-    println!("exported {} as {:?} to {}", loaded.dir.display(), a.format, a.out.display());
+    println!(
+        "exported {} as {:?} to {}",
+        loaded.dir.display(),
+        a.format,
+        a.out.display()
+    );
     Ok(())
 }

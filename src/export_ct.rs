@@ -113,7 +113,9 @@ pub fn export(loaded: &LoadedModel, out: &Path, dtype: StoreDtype) -> Result<()>
         bail!("the model has no compressed linear; export --format hf instead");
     };
     let f = if fname.starts_with("vq:") {
-        bail!("`{fname}` (AQLM) has no compressed-tensors layout; compressed-tensors can express {EXPRESSIBLE}");
+        bail!(
+            "`{fname}` (AQLM) has no compressed-tensors layout; compressed-tensors can express {EXPRESSIBLE}"
+        );
     } else {
         Format::parse_with(&fname, &reg)?
     };

@@ -77,18 +77,46 @@ fn texts(tmp: &Path) -> (PathBuf, PathBuf) {
     (p, corpus.join("doc11.txt"))
 }
 
-fn compress(src: &Path, out: &Path, method: &str, format: &str, calib: &Path, extra: &[&str]) -> Output {
+fn compress(
+    src: &Path,
+    out: &Path,
+    method: &str,
+    format: &str,
+    calib: &Path,
+    extra: &[&str],
+) -> Output {
     let mut args = vec![
-        "compress", "--checkpoint", s(src), "--format", format, "--method", method, "--out",
-        s(out), "--calib-text", s(calib), "--calib-samples", "4", "--calib-seq-len", "32",
-        "--progress", "quiet",
+        "compress",
+        "--checkpoint",
+        s(src),
+        "--format",
+        format,
+        "--method",
+        method,
+        "--out",
+        s(out),
+        "--calib-text",
+        s(calib),
+        "--calib-samples",
+        "4",
+        "--calib-seq-len",
+        "32",
+        "--progress",
+        "quiet",
     ];
     args.extend_from_slice(extra);
     lowbit(&args)
 }
 
 fn nll(dir: &Path, text: &Path) -> f64 {
-    let out = ok(&lowbit(&["eval", "--checkpoint", s(dir), "--text-file", s(text), "--json"]));
+    let out = ok(&lowbit(&[
+        "eval",
+        "--checkpoint",
+        s(dir),
+        "--text-file",
+        s(text),
+        "--json",
+    ]));
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     v["nll"].as_f64().unwrap()
 }
@@ -105,11 +133,19 @@ fn jsonl(path: &Path) -> Vec<Value> {
 fn rtn_checkpoints_evaluate_as_the_fake_quantized_model() {
     let tmp = tempfile::tempdir().unwrap();
     let (calib, held) = texts(tmp.path());
-    let (src, fq, out) = (tmp.path().join("src"), tmp.path().join("fq"), tmp.path().join("out"));
+    let (src, fq, out) = (
+        tmp.path().join("src"),
+        tmp.path().join("fq"),
+        tmp.path().join("out"),
+    );
     tiny_model(&src, None);
     tiny_model(&fq, Some("int4:block=32"));
     ok(&compress(&src, &out, "rtn", "int4:block=32", &calib, &[]));
-    assert_eq!(nll(&out, &held), nll(&fq, &held), "decode == fake_quant, bit for bit");
+    assert_eq!(
+        nll(&out, &held),
+        nll(&fq, &held),
+        "decode == fake_quant, bit for bit"
+    );
     assert_ne!(nll(&out, &held), nll(&src, &held));
     let cfg: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
@@ -118,15 +154,41 @@ fn rtn_checkpoints_evaluate_as_the_fake_quantized_model() {
     assert_eq!(q["layers"].as_object().unwrap().len(), 14);
     assert!((q["bits_per_value"].as_f64().unwrap() - (4.0 + 32.0 / 32.0)).abs() < 1e-12);
     assert!(out.join("tokenizer.json").is_file());
-    assert!(!out.join(".compress").exists(), "progress removed when done");
+    assert!(
+        !out.join(".compress").exists(),
+        "progress removed when done"
+    );
     // Every family: NVFP4, MXFP4, a multi-grid format, NF4, sparse∘INT, QuEST's centred grid.
-    for f in ["nvfp4", "mxfp4", "po2-nf4", "sfp4", "nf4", "2of4+int4", "quest-int4"] {
-        let (fq2, out2) = (tmp.path().join(format!("fq-{f}")), tmp.path().join(format!("out-{f}")));
+    for f in [
+        "nvfp4",
+        "mxfp4",
+        "po2-nf4",
+        "sfp4",
+        "nf4",
+        "2of4+int4",
+        "quest-int4",
+    ] {
+        let (fq2, out2) = (
+            tmp.path().join(format!("fq-{f}")),
+            tmp.path().join(format!("out-{f}")),
+        );
         tiny_model(&fq2, Some(f));
         ok(&compress(&src, &out2, "rtn", f, &calib, &[]));
-        assert_eq!(nll(&out2, &held), nll(&fq2, &held), "{f}: decode == fake_quant");
+        assert_eq!(
+            nll(&out2, &held),
+            nll(&fq2, &held),
+            "{f}: decode == fake_quant"
+        );
     }
-    let g = ["generate", "--prompt", "The", "--max-new-tokens", "8", "--temperature", "0"];
+    let g = [
+        "generate",
+        "--prompt",
+        "The",
+        "--max-new-tokens",
+        "8",
+        "--temperature",
+        "0",
+    ];
     let gen_of = |d: &Path| {
         let mut a = g.to_vec();
         a.extend(["--checkpoint", s(d)]);
@@ -142,27 +204,70 @@ fn gptq_beats_rtn_on_every_layer_and_exports_round_trip() {
     let src = tmp.path().join("src");
     tiny_model(&src, None);
     let (rtn, gptq) = (tmp.path().join("rtn"), tmp.path().join("gptq"));
-    ok(&compress(&src, &rtn, "rtn", "int3:block=32,asym", &calib, &[]));
-    ok(&compress(&src, &gptq, "gptq", "int3:block=32,asym", &calib, &[]));
-    let (r, g) = (jsonl(&rtn.join("compress.jsonl")), jsonl(&gptq.join("compress.jsonl")));
+    ok(&compress(
+        &src,
+        &rtn,
+        "rtn",
+        "int3:block=32,asym",
+        &calib,
+        &[],
+    ));
+    ok(&compress(
+        &src,
+        &gptq,
+        "gptq",
+        "int3:block=32,asym",
+        &calib,
+        &[],
+    ));
+    let (r, g) = (
+        jsonl(&rtn.join("compress.jsonl")),
+        jsonl(&gptq.join("compress.jsonl")),
+    );
     assert_eq!(r.len(), 14);
     for (a, b) in r.iter().zip(&g) {
         assert_eq!(a["layer"], b["layer"]);
-        let (ea, eb) = (a["rel_error"].as_f64().unwrap(), b["rel_error"].as_f64().unwrap());
+        let (ea, eb) = (
+            a["rel_error"].as_f64().unwrap(),
+            b["rel_error"].as_f64().unwrap(),
+        );
         assert!(eb < ea, "{}: GPTQ {eb} vs RTN {ea}", a["layer"]);
     }
     // Export to a dense HF directory: same NLL up to float rounding, no quantization left.
     let hf = tmp.path().join("hf");
-    ok(&lowbit(&["export", "--checkpoint", s(&gptq), "--format", "hf", "--out", s(&hf)]));
+    ok(&lowbit(&[
+        "export",
+        "--checkpoint",
+        s(&gptq),
+        "--format",
+        "hf",
+        "--out",
+        s(&hf),
+    ]));
     let (a, b) = (nll(&gptq, &held), nll(&hf, &held));
     assert!((a - b).abs() < 1e-5 * a.abs(), "{a} vs {b}");
     let text = std::fs::read_to_string(hf.join("config.json")).unwrap();
     assert!(!text.contains("quantization_config") && !text.contains("lowbit_compression"));
     // RTN's export re-compresses with RTN to the very same codes and scales.
     let hf_rtn = tmp.path().join("hf-rtn");
-    ok(&lowbit(&["export", "--checkpoint", s(&rtn), "--format", "hf", "--out", s(&hf_rtn)]));
+    ok(&lowbit(&[
+        "export",
+        "--checkpoint",
+        s(&rtn),
+        "--format",
+        "hf",
+        "--out",
+        s(&hf_rtn),
+    ]));
     let again = tmp.path().join("again");
-    ok(&compress(&hf_rtn, &again, "rtn", "int3:block=32,asym", &calib, &[]));
+    ok(&compress(
+        &hf_rtn,
+        &again,
+        "rtn",
+        "int3:block=32,asym",
+        &calib,
+        &[],
+    ));
     let (x, y) = (
         read_safetensors(&rtn.join("model.safetensors")).unwrap(),
         read_safetensors(&again.join("model.safetensors")).unwrap(),
@@ -176,13 +281,19 @@ fn gptq_beats_rtn_on_every_layer_and_exports_round_trip() {
         let w = &y[k];
         if k.ends_with("weight_scale") {
             for (a, b) in v.to_f32().iter().zip(w.to_f32()) {
-                assert!((a - b).abs() <= 2.0 * f32::EPSILON * a.abs(), "{k}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() <= 2.0 * f32::EPSILON * a.abs(),
+                    "{k}: {a} vs {b}"
+                );
             }
         } else {
             assert_eq!(v, w, "{k}");
         }
     }
-    assert!(matches!(x["model.layers.0.mlp.up_proj.weight_packed"].data, HostData::U8(_)));
+    assert!(matches!(
+        x["model.layers.0.mlp.up_proj.weight_packed"].data,
+        HostData::U8(_)
+    ));
 }
 
 #[test]
@@ -193,7 +304,14 @@ fn a_killed_compression_resumes_to_the_same_bytes() {
     tiny_model(&src, None);
     let (full, part) = (tmp.path().join("full"), tmp.path().join("part"));
     ok(&compress(&src, &full, "gptq", "nvfp4", &calib, &[]));
-    ok(&compress(&src, &part, "gptq", "nvfp4", &calib, &["--stop-after-blocks", "1"]));
+    ok(&compress(
+        &src,
+        &part,
+        "gptq",
+        "nvfp4",
+        &calib,
+        &["--stop-after-blocks", "1"],
+    ));
     assert!(part.join(".compress").is_dir() && !part.join("config.json").exists());
     assert_eq!(jsonl(&part.join("compress.jsonl")).len(), 7);
     // Other settings on the same directory are refused, naming what differs.
@@ -226,11 +344,21 @@ fn bad_compress_input_is_named() {
     tiny_model(&src, None);
     let out = tmp.path().join("out");
     let e = err(&compress(&src, &out, "gptq", "int4:block=48", &calib, &[]));
-    assert!(e.contains("model.layers.0.self_attn.q_proj") && e.contains("block"), "{e}");
+    assert!(
+        e.contains("model.layers.0.self_attn.q_proj") && e.contains("block"),
+        "{e}"
+    );
     let e = err(&compress(&src, &out, "gptq", "int17", &calib, &[]));
     assert!(e.contains("--format") && e.contains("int17"), "{e}");
     let e = err(&lowbit(&[
-        "compress", "--checkpoint", s(&src), "--format", "int4", "--method", "gptq", "--out",
+        "compress",
+        "--checkpoint",
+        s(&src),
+        "--format",
+        "int4",
+        "--method",
+        "gptq",
+        "--out",
         s(&out),
     ]));
     assert!(e.contains("--calib-text"), "{e}");
@@ -242,7 +370,9 @@ fn bad_compress_input_is_named() {
     let gpt2 = tmp.path().join("gpt2");
     tiny_model(&gpt2, None);
     let p = gpt2.join("config.json");
-    let t = std::fs::read_to_string(&p).unwrap().replace("\"llama\"", "\"gpt2\"");
+    let t = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("\"llama\"", "\"gpt2\"");
     std::fs::write(&p, t).unwrap();
     let e = err(&compress(&gpt2, &out, "rtn", "int4:block=32", &calib, &[]));
     assert!(e.contains("model_type") && e.contains("gpt2"), "{e}");
@@ -285,9 +415,18 @@ fn compressed_tensors_exports_read_back_to_the_same_codes() {
         let ck = tmp.path().join(format!("ck-{ct}"));
         let ex = tmp.path().join(format!("ex-{ct}"));
         ok(&compress(&src, &ck, "gptq", format, &calib, &[]));
-        ok(&lowbit(&["export", "--checkpoint", s(&ck), "--format", "compressed-tensors", "--out", s(&ex)]));
+        ok(&lowbit(&[
+            "export",
+            "--checkpoint",
+            s(&ck),
+            "--format",
+            "compressed-tensors",
+            "--out",
+            s(&ex),
+        ]));
         let cfg: Value =
-            serde_json::from_str(&std::fs::read_to_string(ex.join("config.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(ex.join("config.json")).unwrap())
+                .unwrap();
         let q = &cfg["quantization_config"];
         assert_eq!(q["quant_method"], "compressed-tensors", "{format}");
         assert_eq!(q["format"], ct, "{format}");
@@ -303,15 +442,38 @@ fn compressed_tensors_exports_read_back_to_the_same_codes() {
             assert_eq!(back.codes, parts.codes, "{format} {name}");
             assert_eq!(back.decode(), parts.decode(), "{format} {name}");
         }
-        assert!(tensors.iter().any(|(n, _)| n == "model.embed_tokens.weight"));
+        assert!(
+            tensors
+                .iter()
+                .any(|(n, _)| n == "model.embed_tokens.weight")
+        );
     }
     // What compressed-tensors cannot express is refused, listing what it can.
     let (po2, mr) = (tmp.path().join("po2"), tmp.path().join("mr"));
     ok(&compress(&src, &po2, "rtn", "po2-nf4", &calib, &[]));
-    let e = err(&lowbit(&["export", "--checkpoint", s(&po2), "--format", "compressed-tensors", "--out", s(&tmp.path().join("x"))]));
-    assert!(e.contains("po2-nf4") && e.contains("nvfp4") && e.contains("pack-quantized"), "{e}");
+    let e = err(&lowbit(&[
+        "export",
+        "--checkpoint",
+        s(&po2),
+        "--format",
+        "compressed-tensors",
+        "--out",
+        s(&tmp.path().join("x")),
+    ]));
+    assert!(
+        e.contains("po2-nf4") && e.contains("nvfp4") && e.contains("pack-quantized"),
+        "{e}"
+    );
     ok(&compress(&src, &mr, "mr-gptq", "mxfp4", &calib, &[]));
-    let e = err(&lowbit(&["export", "--checkpoint", s(&mr), "--format", "compressed-tensors", "--out", s(&tmp.path().join("y"))]));
+    let e = err(&lowbit(&[
+        "export",
+        "--checkpoint",
+        s(&mr),
+        "--format",
+        "compressed-tensors",
+        "--out",
+        s(&tmp.path().join("y")),
+    ]));
     assert!(e.contains("Hadamard") && e.contains("--format hf"), "{e}");
 }
 
@@ -326,13 +488,34 @@ fn mr_gptq_records_its_rotation_and_the_hf_export_undoes_it() {
     let cfg: Value =
         serde_json::from_str(&std::fs::read_to_string(mr.join("config.json")).unwrap()).unwrap();
     for (name, spec) in cfg["quantization_config"]["layers"].as_object().unwrap() {
-        assert_eq!(spec["hadamard_block"], 16, "{name}: block = the format's group");
+        assert_eq!(
+            spec["hadamard_block"], 16,
+            "{name}: block = the format's group"
+        );
     }
-    ok(&lowbit(&["export", "--checkpoint", s(&mr), "--format", "hf", "--out", s(&hf)]));
+    ok(&lowbit(&[
+        "export",
+        "--checkpoint",
+        s(&mr),
+        "--format",
+        "hf",
+        "--out",
+        s(&hf),
+    ]));
     let (a, b) = (nll(&mr, &held), nll(&hf, &held));
     assert!((a - b).abs() < 1e-5 * a.abs(), "{a} vs {b}");
-    let e = err(&compress(&src, &tmp.path().join("bad"), "mr-gptq", "nvfp4", &calib, &["--hadamard-block", "24"]));
-    assert!(e.contains("power of two") && e.contains("--hadamard-block"), "{e}");
+    let e = err(&compress(
+        &src,
+        &tmp.path().join("bad"),
+        "mr-gptq",
+        "nvfp4",
+        &calib,
+        &["--hadamard-block", "24"],
+    ));
+    assert!(
+        e.contains("power of two") && e.contains("--hadamard-block"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -347,7 +530,15 @@ fn aqlm_checkpoints_load_evaluate_and_export() {
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     // 2·4 code bits per 8 weights plus f32 codebooks (2·16·8) and f32 row scales, per layer
     // ([rows, cols] of q, k, v, o, gate, up, down; two blocks).
-    let shapes = [(64, 64), (32, 64), (32, 64), (64, 64), (128, 64), (128, 64), (64, 128)];
+    let shapes = [
+        (64, 64),
+        (32, 64),
+        (32, 64),
+        (64, 64),
+        (128, 64),
+        (128, 64),
+        (64, 128),
+    ];
     let (mut bits, mut n) = (0.0, 0.0);
     for (r, c) in shapes {
         bits += 2.0 * ((r * c) as f64 + 32.0 * (2 * 16 * 8) as f64 + 32.0 * r as f64);
@@ -363,9 +554,28 @@ fn aqlm_checkpoints_load_evaluate_and_export() {
     let codes = &st["model.layers.1.mlp.down_proj.weight_codes"];
     assert_eq!(codes.shape, vec![64, 128 / 8, 2]);
     assert!(st.contains_key("model.layers.1.mlp.down_proj.weight_codebooks"));
-    let e = err(&lowbit(&["export", "--checkpoint", s(&aq), "--format", "compressed-tensors", "--out", s(&tmp.path().join("ct"))]));
-    assert!(e.contains("vq:2x4g8") && e.contains("compressed-tensors"), "{e}");
-    ok(&lowbit(&["export", "--checkpoint", s(&aq), "--format", "hf", "--out", s(&hf)]));
+    let e = err(&lowbit(&[
+        "export",
+        "--checkpoint",
+        s(&aq),
+        "--format",
+        "compressed-tensors",
+        "--out",
+        s(&tmp.path().join("ct")),
+    ]));
+    assert!(
+        e.contains("vq:2x4g8") && e.contains("compressed-tensors"),
+        "{e}"
+    );
+    ok(&lowbit(&[
+        "export",
+        "--checkpoint",
+        s(&aq),
+        "--format",
+        "hf",
+        "--out",
+        s(&hf),
+    ]));
     let (a, b) = (nll(&aq, &held), nll(&hf, &held));
     assert!((a - b).abs() < 1e-5 * a.abs(), "{a} vs {b}");
 }

@@ -263,9 +263,16 @@ pub fn compress_linear(
                 seed: opts.seed,
                 ..AqlmOptions::for_format(&v.to_string())?
             };
-            let r = aqlm(&w, rows, cols, &xtx, &o).with_context(|| format!("AQLM of {}", l.name))?;
+            let r =
+                aqlm(&w, rows, cols, &xtx, &o).with_context(|| format!("AQLM of {}", l.name))?;
             let dims = [rows, cols, v.num_codebooks, v.codebook_size(), v.group];
-            let codes = VqCodes::new(r.codes.clone(), r.codebooks.clone(), r.scales.clone(), dims, device)?;
+            let codes = VqCodes::new(
+                r.codes.clone(),
+                r.codebooks.clone(),
+                r.scales.clone(),
+                dims,
+                device,
+            )?;
             Ok(Coded {
                 layer: CompressedLinear {
                     weight: WeightRepr::Coded(CodedWeight::Vq(codes)),

@@ -85,15 +85,22 @@ impl ProgressDir {
     }
 
     /// The saved tensors and record of `block`, if it finished.
-    pub fn load(&self, block: usize) -> Result<Option<(BTreeMap<String, HostTensor>, BlockRecord)>> {
+    pub fn load(
+        &self,
+        block: usize,
+    ) -> Result<Option<(BTreeMap<String, HostTensor>, BlockRecord)>> {
         let (st, js) = self.paths(block);
         if !(st.is_file() && js.is_file()) {
             return Ok(None);
         }
-        let text =
-            std::fs::read_to_string(&js).with_context(|| format!("cannot read {}", js.display()))?;
-        let rec: BlockRecord = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a block record; add --force to start over", js.display()))?;
+        let text = std::fs::read_to_string(&js)
+            .with_context(|| format!("cannot read {}", js.display()))?;
+        let rec: BlockRecord = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a block record; add --force to start over",
+                js.display()
+            )
+        })?;
         let tensors = read_safetensors(&st)?;
         Ok(Some((tensors, rec)))
     }

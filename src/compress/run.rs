@@ -24,7 +24,11 @@ use std::time::Instant;
 
 fn registry(dir: &Path) -> Result<GridRegistry> {
     let reg = GridRegistry::builtin();
-    Ok(if dir.is_dir() { reg.with_dir(dir)? } else { reg })
+    Ok(if dir.is_dir() {
+        reg.with_dir(dir)?
+    } else {
+        reg
+    })
 }
 
 fn target(name: &str, reg: &GridRegistry) -> Result<Target> {
@@ -82,7 +86,9 @@ pub fn run(a: CompressArgs) -> Result<()> {
         .filter(|n| selected(n))
         .collect();
     if chosen.is_empty() {
-        bail!("--include / --exclude select no linear (names look like model.layers.0.mlp.up_proj)");
+        bail!(
+            "--include / --exclude select no linear (names look like model.layers.0.mlp.up_proj)"
+        );
     }
     for l in model.linears() {
         let d_in = l.weight.dims()[1];
@@ -210,14 +216,25 @@ pub fn run(a: CompressArgs) -> Result<()> {
             layers: BTreeMap::new(),
             records: Vec::new(),
         };
-        for l in model.linears().into_iter().filter(|l| names.contains(&l.name)) {
+        for l in model
+            .linears()
+            .into_iter()
+            .filter(|l| names.contains(&l.name))
+        {
             let t0 = Instant::now();
             let hm = hess.as_ref().map(|r| r.hessian(&l.name)).transpose()?;
             let Coded {
                 layer,
                 spec,
                 rel_error,
-            } = compress_linear(l, hm.as_ref().map(|(h, _)| h.as_slice()), &tgt, a.method, &opts, &device)?;
+            } = compress_linear(
+                l,
+                hm.as_ref().map(|(h, _)| h.as_slice()),
+                &tgt,
+                a.method,
+                &opts,
+                &device,
+            )?;
             let [rows, cols] = l.weight.dims();
             let r = json!({
                 "block": i,
@@ -280,7 +297,10 @@ pub fn run(a: CompressArgs) -> Result<()> {
     progress.finish()?;
     let secs = started.elapsed().as_secs_f64();
     let mean_err = {
-        let e: Vec<f64> = records.iter().filter_map(|r| r["rel_error"].as_f64()).collect();
+        let e: Vec<f64> = records
+            .iter()
+            .filter_map(|r| r["rel_error"].as_f64())
+            .collect();
         (!e.is_empty()).then(|| e.iter().sum::<f64>() / e.len() as f64)
     };
     if a.json {

@@ -136,8 +136,18 @@ mod tests {
         assert_eq!((s.num_codebooks, s.nbits, s.group), (1, 16, 8));
         assert_eq!(s.to_string(), "vq:1x16g8");
         assert_eq!(s.codebook_size(), 65536);
-        assert_eq!(VqSpec::parse("vq:2x8g8").unwrap().code_bits_per_value(), 2.0);
-        for bad in ["vq:1x16", "1x16g8", "vq:0x8g8", "vq:1x17g8", "vq:axbgc", "vq:2x8g0"] {
+        assert_eq!(
+            VqSpec::parse("vq:2x8g8").unwrap().code_bits_per_value(),
+            2.0
+        );
+        for bad in [
+            "vq:1x16",
+            "1x16g8",
+            "vq:0x8g8",
+            "vq:1x17g8",
+            "vq:axbgc",
+            "vq:2x8g0",
+        ] {
             let e = VqSpec::parse(bad).unwrap_err().to_string();
             assert!(e.contains(bad) && e.contains("vq:MxBgG"), "{e}");
         }

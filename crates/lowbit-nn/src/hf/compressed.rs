@@ -71,7 +71,13 @@ pub fn save_compressed_dir(
     // The coded layers are described by quantization_config alone.
     cfg.compression = crate::llama::CompressionPolicy::new();
     let extra = serde_json::to_value(&qc).map_err(|e| NnError::Coded(e.to_string()))?;
-    save_tensors_dir(&tensors, &cfg, dir, opts, Some(("quantization_config", extra)))?;
+    save_tensors_dir(
+        &tensors,
+        &cfg,
+        dir,
+        opts,
+        Some(("quantization_config", extra)),
+    )?;
     Ok(qc)
 }
 
@@ -303,13 +309,19 @@ pub fn load_coded_linear(
     let prefix = format!("{name}.");
     let mut own: BTreeMap<String, HostTensor> = tensors
         .iter()
-        .filter_map(|(k, t)| k.strip_prefix(&prefix).map(|r| (format!("model.{r}"), t.clone())))
+        .filter_map(|(k, t)| {
+            k.strip_prefix(&prefix)
+                .map(|r| (format!("model.{r}"), t.clone()))
+        })
         .collect();
     if let (Some(p), WeightRepr::Coded(CodedWeight::Scalar(s))) =
         (own.remove("model.weight_packed"), &layer.weight)
     {
         let [rows, cols] = s.weight_codes.val().dims();
-        own.insert("model.weight_codes".into(), unpack_codes(&name, p, rows, cols, s.bits)?);
+        own.insert(
+            "model.weight_codes".into(),
+            unpack_codes(&name, p, rows, cols, s.bits)?,
+        );
     }
     super::state::load_state_dict(layer, &own)
 }
@@ -325,11 +337,17 @@ fn unpack_codes(
     let key = format!("{name}.weight_packed");
     let bad = |m: String| NnError::StateDict(format!("{key}: {m}"));
     let HostData::U8(bytes) = &p.data else {
-        return Err(bad(format!("stored as {}, expected U8", p.data.dtype_name())));
+        return Err(bad(format!(
+            "stored as {}, expected U8",
+            p.data.dtype_name()
+        )));
     };
     let per_row = bytes.len() / rows.max(1);
     if p.shape != [rows, per_row] || per_row * rows != bytes.len() {
-        return Err(bad(format!("shape {:?} for a [{rows}, {cols}] weight", p.shape)));
+        return Err(bad(format!(
+            "shape {:?} for a [{rows}, {cols}] weight",
+            p.shape
+        )));
     }
     let mut codes = Vec::with_capacity(rows * cols);
     for row in bytes.chunks(per_row.max(1)) {

@@ -15,7 +15,11 @@ fn cfg() -> LlamaConfig {
 fn logits(m: &Llama, device: &Device) -> Vec<f32> {
     let t = Tensor::<1, Int>::from_data(TensorData::new((0..12i64).collect(), [12]), device)
         .reshape([2, 6]);
-    m.forward(t).unwrap().into_data().try_to_vec::<f32>().unwrap()
+    m.forward(t)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap()
 }
 
 /// A model whose linears are RTN-coded with `format` (through a policy), its qc, and the
@@ -97,11 +101,19 @@ fn bits_per_value_counts_what_is_stored() {
         .collect();
     let n: usize = layers.iter().map(|(r, c)| r * c).sum();
     let want = (4.0 * n as f64 + 8.0 * (n / 16) as f64 + 32.0 * layers.len() as f64) / n as f64;
-    assert!((q.bits_per_value - want).abs() < 1e-12, "{} vs {want}", q.bits_per_value);
+    assert!(
+        (q.bits_per_value - want).abs() < 1e-12,
+        "{} vs {want}",
+        q.bits_per_value
+    );
     // INT4 g32 asym: f32 scale and zero point per 32.
     let (model, cfg, qc) = coded("int4:block=32,asym", &device);
     let q = save_compressed_dir(&model, &cfg, &qc, dir.path(), &SaveOptions::default()).unwrap();
-    assert!((q.bits_per_value - (4.0 + 64.0 / 32.0)).abs() < 1e-12, "{}", q.bits_per_value);
+    assert!(
+        (q.bits_per_value - (4.0 + 64.0 / 32.0)).abs() < 1e-12,
+        "{}",
+        q.bits_per_value
+    );
 }
 
 #[test]
@@ -111,7 +123,9 @@ fn vq_layers_round_trip_and_wide_codes_are_kept() {
     let mut qc = QuantizationConfig::new("aqlm");
     let mut seed = 7u64;
     let mut next = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) as u32
     };
     let (m, bits, g) = (2usize, 9u32, 8usize);
@@ -122,9 +136,15 @@ fn vq_layers_round_trip_and_wide_codes_are_kept() {
             }
             let [rows, cols] = l.weight.dims();
             let e = 1usize << bits;
-            let codes = (0..rows * cols / g * m).map(|_| next() % e as u32).collect();
-            let books = (0..m * e * g).map(|_| (next() % 1000) as f32 / 1e4 - 0.05).collect();
-            let scales = (0..rows).map(|_| 1.0 + (next() % 10) as f32 / 10.0).collect();
+            let codes = (0..rows * cols / g * m)
+                .map(|_| next() % e as u32)
+                .collect();
+            let books = (0..m * e * g)
+                .map(|_| (next() % 1000) as f32 / 1e4 - 0.05)
+                .collect();
+            let scales = (0..rows)
+                .map(|_| 1.0 + (next() % 10) as f32 / 10.0)
+                .collect();
             let v = VqCodes::new(codes, books, scales, [rows, cols, m, e, g], &device)?;
             qc.layers.insert(
                 name.to_string(),
@@ -144,7 +164,10 @@ fn vq_layers_round_trip_and_wide_codes_are_kept() {
     let q = save_compressed_dir(&model, &cfg(), &qc, dir.path(), &SaveOptions::default()).unwrap();
     let st = read_safetensors(&dir.path().join("model.safetensors")).unwrap();
     let codes = &st["model.layers.1.mlp.up_proj.weight_codes"];
-    assert!(matches!(codes.data, HostData::I32(_)), "9-bit codes are I32");
+    assert!(
+        matches!(codes.data, HostData::I32(_)),
+        "9-bit codes are I32"
+    );
     assert_eq!(codes.shape, vec![128, 64 / g, m]);
     // Code bits M·B/G per weight, plus f32 codebooks and row scales.
     let (rows, cols) = (128usize, 64usize);
@@ -176,13 +199,28 @@ fn bad_quantization_configs_are_named_errors() {
         load_dir(dir.path(), &device).unwrap_err().to_string()
     };
     let e = edit("\"int4:block=32\"", "\"int4:block=48\"");
-    assert!(e.contains("quantization_config.layers.model.layers.") && e.contains("weight"), "{e}");
+    assert!(
+        e.contains("quantization_config.layers.model.layers.") && e.contains("weight"),
+        "{e}"
+    );
     let e = edit("\"quant_method\": \"lowbit\"", "\"quant_method\": \"gptq\"");
-    assert!(e.contains("quantization_config") && e.contains("lowbit compress"), "{e}");
+    assert!(
+        e.contains("quantization_config") && e.contains("lowbit compress"),
+        "{e}"
+    );
     let e = edit("\"hadamard_block\": 0", "\"hadamard_block\": 3");
-    assert!(e.contains("hadamard_block") && e.contains("power of two"), "{e}");
-    let e = edit("model.layers.1.mlp.up_proj\"", "model.layers.9.mlp.up_proj\"");
-    assert!(e.contains("model.layers.9.mlp.up_proj") && e.contains("no such linear"), "{e}");
+    assert!(
+        e.contains("hadamard_block") && e.contains("power of two"),
+        "{e}"
+    );
+    let e = edit(
+        "model.layers.1.mlp.up_proj\"",
+        "model.layers.9.mlp.up_proj\"",
+    );
+    assert!(
+        e.contains("model.layers.9.mlp.up_proj") && e.contains("no such linear"),
+        "{e}"
+    );
     let e = edit("\"version\": 1", "\"version\": 7");
     assert!(e.contains("version 7"), "{e}");
 }
@@ -195,7 +233,10 @@ fn a_single_coded_linear_restores_from_its_tensors() {
     let fresh = cfg().init(&device).unwrap();
     let (a, b) = (model.linears()[5], fresh.linears()[5]);
     let t = linear_tensors(a).unwrap();
-    assert!(t.keys().all(|k| k.starts_with(&format!("{}.", a.name))), "{t:?}");
+    assert!(
+        t.keys().all(|k| k.starts_with(&format!("{}.", a.name))),
+        "{t:?}"
+    );
     let spec = &qc.layers[&a.name];
     let restored = load_coded_linear(b.clone(), spec, &reg, &t, &device).unwrap();
     assert_eq!(linear_tensors(&restored).unwrap(), t);

@@ -20,6 +20,10 @@ pub mod quant_config;
 pub mod state;
 pub mod weights;
 
+pub use compressed::{
+    apply_quantization_config, linear_tensors, load_coded_linear, quant_registry,
+    save_compressed_dir,
+};
 pub use config::{
     CONFIG_FILE, SpecialTokens, config_from_json, config_to_json, read_config_json,
     write_config_json,
@@ -27,9 +31,6 @@ pub use config::{
 pub use dir::{
     LATEST_FILE, LoadOptions, LoadedModel, SaveOptions, TOKENIZER_FILE, load_dir, load_dir_with,
     resolve_dir, save_dir, save_dir_with,
-};
-pub use compressed::{
-    apply_quantization_config, linear_tensors, load_coded_linear, quant_registry, save_compressed_dir,
 };
 pub use grids::grid_conflicts;
 pub use names::{PathStack, hf_name};

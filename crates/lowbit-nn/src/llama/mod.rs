@@ -17,5 +17,5 @@ pub use config::{BLOCK_LINEARS, LlamaConfig, PRESETS, block_linears, linears};
 pub use generate::{GenerateConfig, generate, generate_recompute, nucleus, sample_next};
 pub use kv_cache::KvCache;
 pub use model::{Block, Llama, cross_entropy};
-pub use rope::Rope;
 pub use policy::{CompressionPolicy, ResolvedPolicy, compile_globs};
+pub use rope::Rope;

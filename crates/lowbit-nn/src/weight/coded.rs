@@ -176,7 +176,10 @@ impl ScalarCodes {
                     reason: format!("{e:?}"),
                 })?;
             v.into_iter()
-                .map(|x| u8::try_from(x).map_err(|_| NnError::Coded(format!("{what} value {x} is not a byte"))))
+                .map(|x| {
+                    u8::try_from(x)
+                        .map_err(|_| NnError::Coded(format!("{what} value {x} is not a byte")))
+                })
                 .collect()
         }
         let [rows, cols] = self.weight_codes.val().dims();
@@ -206,7 +209,12 @@ impl ScalarCodes {
                 None => None,
             },
             mask: match &self.weight_mask {
-                Some(m) => Some(bytes(m.val(), "weight_mask")?.into_iter().map(|b| b != 0).collect()),
+                Some(m) => Some(
+                    bytes(m.val(), "weight_mask")?
+                        .into_iter()
+                        .map(|b| b != 0)
+                        .collect(),
+                ),
                 None => None,
             },
         })

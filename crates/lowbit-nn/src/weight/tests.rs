@@ -68,7 +68,11 @@ fn the_tensor_decode_is_the_host_decode_bit_for_bit() {
         let w = host(l.weight.latent().unwrap().weight.val());
         let parts = f.coded_parts(&f.encode(&w, 128).unwrap()).unwrap();
         let c = ScalarCodes::from_parts(&parts, &device).unwrap();
-        assert_eq!(c.to_parts().unwrap(), parts, "{fmt}: to_parts inverts from_parts");
+        assert_eq!(
+            c.to_parts().unwrap(),
+            parts,
+            "{fmt}: to_parts inverts from_parts"
+        );
         let got = host(c.decode());
         for (i, (a, b)) in got.iter().zip(parts.decode()).enumerate() {
             assert_eq!(a.to_bits(), b.to_bits(), "{fmt} [{i}]");
