@@ -49,6 +49,7 @@ pub use eval::{relative_output_error, rtn};
 pub use gptq::{GptqOptions, GptqResult, GroupSource, gptq};
 pub use hadamard::{block_hadamard_rows, hadamard_matrix, rotate_hessian};
 pub use hessian::{HessianAccumulator, hessian};
+pub use linalg::cholesky_inverse_upper;
 pub use mr_gptq::{MrGptqOptions, MrGptqResult, mr_gptq};
 pub use quantizer::{BlockParams, FormatQuantizer, GroupParams, GroupQuantizer, SUPPORTED};
 pub use scale_search::{MseEval, ScaleSearch};

@@ -65,8 +65,15 @@ pub(crate) fn lower_inverse_t(l: &[f32], n: usize) -> Vec<f32> {
 }
 
 /// The upper Cholesky factor U of H⁻¹ (H⁻¹ = Uᵀ·U) of a symmetric positive-definite `h`:
-/// L = chol(H), H⁻¹ = L⁻ᵀ·L⁻¹, U = chol(H⁻¹)ᵀ — the order of gptq's three calls.
-pub(crate) fn cholesky_inverse_upper(h: &[f32], n: usize) -> Result<Vec<f32>, PtqError> {
+/// L = chol(H), H⁻¹ = L⁻ᵀ·L⁻¹, U = chol(H⁻¹)ᵀ — the order of gptq's three calls. `h` is
+/// row-major `[n, n]` (only its lower triangle is read); U is row-major with a zero strict
+/// lower triangle.
+///
+/// # Errors
+/// [`PtqError::Shape`] if `h` is not `[n, n]`; [`PtqError::NotPositiveDefinite`] for a pivot
+/// that is not > 0 and finite (stage `"damped H"` or `"H^-1"`).
+pub fn cholesky_inverse_upper(h: &[f32], n: usize) -> Result<Vec<f32>, PtqError> {
+    crate::error::check_shape("hessian", h.len(), n, n)?;
     let l = cholesky_lower(h, n, "damped H")?;
     let mt = lower_inverse_t(&l, n);
     // H⁻¹[i][j] = Σ_k M[k][i]·M[k][j] over k ≥ max(i, j) = i (j ≤ i).
