@@ -28,6 +28,9 @@
 mod coded;
 #[cfg(test)]
 mod coded_tests;
+mod dense;
+#[cfg(test)]
+mod dense_tests;
 mod error;
 mod eval;
 mod gptq;
