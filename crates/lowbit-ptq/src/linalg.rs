@@ -83,48 +83,82 @@ pub(crate) fn cholesky_lower(
     Ok(l.iter().map(|&v| v as f32).collect())
 }
 
-/// `s − Σ_k x_k·y_k`, k ascending (the recurrence's order inside a panel).
+/// `s − Σ_k x_k·y_k`, the sum in eight interleaved f64 partial sums (a reassociation that
+/// lets the compiler vectorise; a single running sum is latency-bound).
 fn dot_sub(s: f64, x: &[f64], y: &[f64]) -> f64 {
-    x.iter().zip(y).fold(s, |s, (&a, &b)| s - a * b)
+    let mut acc = [0f64; 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: f64 = xc
+        .remainder()
+        .iter()
+        .zip(yc.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (a8, b8) in xc.zip(yc) {
+        for t in 0..8 {
+            acc[t] += a8[t] * b8[t];
+        }
+    }
+    s - (acc.iter().sum::<f64>() + tail)
 }
 
 /// M = L⁻¹ of a lower-triangular `l` (f64 holding f32 values, non-zero diagonal), row-major
 /// f64 holding f32 values: M[i][i] = f32(1/L[i][i]), M[i][c] = f32(−Σ_{c≤k<i} L[i][k]·M[k][c]
-/// / L[i][i]). By row blocks: the sum over k below the block is one GEMM, the rest the
-/// forward recurrence row by row (an axpy over the row's columns).
+/// / L[i][i]).
+///
+/// Column blocks C = [c0, c1) of M are independent (L·M[:, C] = I[:, C]) and solved in
+/// parallel, each by row blocks I below c0: the part of the sum over the finished rows
+/// k ∈ [c0, i0) is one GEMM, the part k ∈ [i0, i) the forward recurrence, an axpy over the
+/// block's columns (terms k < c0 are exact zeros of the old sum and are skipped).
 fn lower_inverse(l: &[f64], n: usize) -> Vec<f64> {
+    let starts: Vec<usize> = (0..n).step_by(NB).collect();
+    let blocks: Vec<Vec<f64>> = starts
+        .par_iter()
+        .map(|&c0| inverse_columns(l, n, c0, (c0 + NB).min(n)))
+        .collect();
     let mut m = vec![0f64; n * n];
-    for i0 in (0..n).step_by(NB) {
-        let i1 = (i0 + NB).min(n);
-        let (done, blk) = m.split_at_mut(i0 * n);
-        // blk[i][c] (c < i0) = Σ_{k < i0} L[i][k]·M[k][c]; M[k][c] = 0 for c > k.
-        if i0 > 0 {
-            let dv: &[f64] = done;
-            par_row_blocks(blk, n, i1 - i0, |r0, r1, c| {
-                let a = View::row_major(l, n, (i0 + r0, 0)).block(r1 - r0, i0);
-                let b = View::row_major(dv, n, (0, 0)).block(i0, i0);
-                gemm_seq(c, n, a, b, 1.0, false);
-            });
-        }
-        for i in i0..i1 {
-            let (prev, row) = blk.split_at_mut((i - i0) * n);
-            let row = &mut row[..n];
-            for k in i0..i {
-                let lik = l[i * n + k];
-                let mk = &prev[(k - i0) * n..(k - i0) * n + k + 1];
-                row[..=k]
-                    .iter_mut()
-                    .zip(mk)
-                    .for_each(|(a, &x)| *a += lik * x);
-            }
-            let lii = l[i * n + i];
-            row[..i]
-                .iter_mut()
-                .for_each(|a| *a = (-*a / lii) as f32 as f64);
-            row[i] = (1.0 / lii) as f32 as f64;
+    for (&c0, blk) in starts.iter().zip(&blocks) {
+        let w = (c0 + NB).min(n) - c0;
+        for (r, row) in blk.chunks_exact(w).enumerate() {
+            m[(c0 + r) * n + c0..(c0 + r) * n + c0 + w].copy_from_slice(row);
         }
     }
     m
+}
+
+/// Rows c0..n of columns [c0, c1) of L⁻¹, row-major `[n − c0, c1 − c0]`.
+fn inverse_columns(l: &[f64], n: usize, c0: usize, c1: usize) -> Vec<f64> {
+    let w = c1 - c0;
+    let mut x = vec![0f64; (n - c0) * w];
+    for i0 in (c0..n).step_by(NB) {
+        let i1 = (i0 + NB).min(n);
+        let (done, blk) = x.split_at_mut((i0 - c0) * w);
+        if i0 > c0 {
+            let a = View::row_major(l, n, (i0, c0)).block(i1 - i0, i0 - c0);
+            let b = View::row_major(done, w, (0, 0)).block(i0 - c0, w);
+            gemm_seq(blk, w, a, b, 1.0, false);
+        }
+        for i in i0..i1 {
+            let (prev, row) = blk.split_at_mut((i - i0) * w);
+            let row = &mut row[..w];
+            for k in i0..i {
+                let lik = l[i * n + k];
+                // inside the diagonal block only columns c ≤ k are non-zero in row k
+                let hi = if i0 == c0 { k - c0 + 1 } else { w };
+                let mk = &prev[(k - i0) * w..(k - i0) * w + hi];
+                row[..hi].iter_mut().zip(mk).for_each(|(a, &v)| *a += lik * v);
+            }
+            let lii = l[i * n + i];
+            let diag = if i0 == c0 { i - c0 } else { w };
+            row[..diag]
+                .iter_mut()
+                .for_each(|a| *a = (-*a / lii) as f32 as f64);
+            if i0 == c0 {
+                row[i - c0] = (1.0 / lii) as f32 as f64;
+            }
+        }
+    }
+    x
 }
 
 /// The upper Cholesky factor U of H⁻¹ (H⁻¹ = Uᵀ·U) of a symmetric positive-definite `h`:
