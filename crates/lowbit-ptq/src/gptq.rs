@@ -215,15 +215,15 @@ pub fn gptq(
             (0..rows).for_each(|r| col[r] = w1[r * bs + i]);
             quantizer.quantize(&col, p, &mut qc, &mut qv);
             let d = u[j * cols + j];
+            let urow = &u[j * cols + j..j * cols + i2];
             for r in 0..rows {
                 q_out[r * cols + j] = qv[r];
                 c_out[r * cols + j] = qc[r];
                 let e = (col[r] - qv[r]) / d;
                 err1[r * bs + i] = e;
-                let row = &mut w1[r * bs..(r + 1) * bs];
-                for (t, x) in row.iter_mut().enumerate().skip(i) {
-                    *x -= e * u[j * cols + i1 + t];
-                }
+                // W[r, j..i2] −= e·U[j, j..i2] (slices, so the loop vectorises; same f32 ops)
+                let row = &mut w1[r * bs + i..(r + 1) * bs];
+                row.iter_mut().zip(urow).for_each(|(x, &uu)| *x -= e * uu);
             }
         }
         // Flush (§4 "Lazy batch-updates": the trailing columns see the block's errors once,
