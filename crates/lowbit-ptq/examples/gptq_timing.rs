@@ -5,8 +5,9 @@
 //! and `nvfp4`.
 //!
 //! `cargo run -p lowbit-ptq --release --example gptq_timing [-- SHAPE...]` with SHAPE one of
-//! q k v o gate up down (default: all). `RAYON_NUM_THREADS` sets the thread count. The
-//! machine may be shared: read the numbers next to `uptime`'s load.
+//! q k v o gate up down (default: all). `RAYON_NUM_THREADS` sets the thread count;
+//! `GPTQ_TIMING_REPS=N` (default 1) repeats every piece N times and prints the fastest, which
+//! is the steadier number on a shared machine (read it next to `uptime`'s load).
 
 use lowbit_ptq::{
     FormatQuantizer, GptqOptions, HessianAccumulator, cholesky_inverse_upper, gptq,
@@ -44,8 +45,17 @@ fn inputs(n: usize, d: usize, seed: u64) -> Vec<f32> {
     x
 }
 
-fn secs(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64()
+/// The fastest of `reps` runs of `f` (seconds) and its last result.
+fn timed<T, E>(reps: usize, mut f: impl FnMut() -> Result<T, E>) -> Result<(f64, T), E> {
+    let mut best = f64::INFINITY;
+    let mut out = None;
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        let v = f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+        out = Some(v);
+    }
+    Ok((best, out.expect("reps ≥ 1")))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -63,26 +73,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .filter(|s| want.is_empty() || want.iter().any(|w| w == s.0))
         .collect();
+    let reps: usize = std::env::var("GPTQ_TIMING_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let mut hs: Vec<(usize, Vec<f32>)> = Vec::new();
     for d in [576usize, 1536] {
         if !shapes.iter().any(|s| s.2 == d) {
             continue;
         }
         let x = inputs(4096, d, d as u64);
-        let t = Instant::now();
-        let mut acc = HessianAccumulator::new(d)?;
-        for b in x.chunks(512 * d) {
-            acc.add_batch(b)?;
-        }
-        let h = acc.into_hessian();
-        println!("hessian d={d} n=4096: {:.3} s", secs(t));
+        let (th, h) = timed(reps, || {
+            let mut acc = HessianAccumulator::new(d)?;
+            for b in x.chunks(512 * d) {
+                acc.add_batch(b)?;
+            }
+            Ok::<_, lowbit_ptq::PtqError>(acc.into_hessian())
+        })?;
+        println!("hessian d={d} n=4096: {th:.3} s");
         // damped like gptq does, so the factorisation sees the matrix gptq factors
         let mut hd = h.clone();
         let mean = (0..d).map(|i| hd[i * d + i] as f64).sum::<f64>() / d as f64;
         (0..d).for_each(|i| hd[i * d + i] += 0.01 * mean as f32);
-        let t = Instant::now();
-        let u = cholesky_inverse_upper(&hd, d)?;
-        println!("cholesky_inverse_upper n={d}: {:.3} s", secs(t));
+        let (tc, u) = timed(reps, || cholesky_inverse_upper(&hd, d))?;
+        println!("cholesky_inverse_upper n={d}: {tc:.3} s");
         std::hint::black_box(u);
         hs.push((d, h));
     }
@@ -93,13 +107,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|v| 0.05 * v)
             .collect();
         for fmt in ["int4:block=64,asym", "nvfp4"] {
-            let mut q = FormatQuantizer::parse(fmt)?;
-            let t = Instant::now();
-            let r = gptq(&w, rows, cols, h, &mut q, &GptqOptions::default())?;
-            let tg = secs(t);
-            let t = Instant::now();
-            let e = relative_output_error(&w, &r.w_hat, rows, cols, h)?;
-            let te = secs(t);
+            let (tg, r) = timed(reps, || {
+                let mut q = FormatQuantizer::parse(fmt)?;
+                gptq(&w, rows, cols, h, &mut q, &GptqOptions::default())
+            })?;
+            let (te, e) = timed(reps, || relative_output_error(&w, &r.w_hat, rows, cols, h))?;
             println!(
                 "{name} {rows}x{cols} {fmt}: gptq {tg:.3} s, relative_output_error {te:.3} s (= {e:.6e})"
             );

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 /// Output rows per sequential block: the unit of parallel work, fixed so results do not depend
 /// on the thread count.
-pub(crate) const ROWS: usize = 64;
+pub(crate) const ROWS: usize = 128;
 
 /// A read-only strided f64 matrix: element (i, j) is `data[i·rs + j·cs]`.
 #[derive(Debug, Clone, Copy)]

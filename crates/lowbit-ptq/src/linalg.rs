@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 /// Columns per panel: inside a panel the recurrences run scalar (O(n·NB²) work); everything
 /// across panels is GEMM.
-const NB: usize = 64;
+const NB: usize = 128;
 
 /// Lower Cholesky factor L (A = L·Lᵀ) of a symmetric matrix, reading only A's lower triangle;
 /// the strict upper triangle of the result is 0. A pivot that is not > 0 and finite is an
@@ -54,20 +54,32 @@ pub(crate) fn cholesky_lower(
                 l[i * n + j] = (t / l[j * n + j]) as f32 as f64;
             }
         }
-        // Rows below the diagonal block: independent forward substitutions, in parallel.
-        let (top, below) = l.split_at_mut(j1 * n);
-        let diag = &top[j0 * n..];
+        // Rows below the diagonal block: independent forward substitutions, in parallel, each
+        // as right-looking axpys over the transposed diagonal block (t[j'] −= L[i][j]·L[j'][j],
+        // j ascending: the old sum's order) rather than latency-bound dot products.
+        let w = j1 - j0;
+        let mut lt = vec![0f64; w * w];
+        for j in 0..w {
+            for jp in j..w {
+                lt[j * w + jp] = l[(j0 + jp) * n + j0 + j];
+            }
+        }
+        let (_, below) = l.split_at_mut(j1 * n);
         let sb = &s[j1 * n..];
-        below
-            .par_chunks_mut(n)
-            .zip(sb.par_chunks(n))
-            .for_each(|(li, si)| {
-                for j in j0..j1 {
-                    let lj = &diag[(j - j0) * n..];
-                    let t = dot_sub(si[j], &li[j0..j], &lj[j0..j]);
-                    li[j] = (t / lj[j]) as f32 as f64;
+        below.par_chunks_mut(n).zip(sb.par_chunks(n)).for_each_init(
+            || vec![0f64; NB],
+            |t, (li, si)| {
+                t[..w].copy_from_slice(&si[j0..j1]);
+                for j in 0..w {
+                    let v = (t[j] / lt[j * w + j]) as f32 as f64;
+                    li[j0 + j] = v;
+                    t[j + 1..w]
+                        .iter_mut()
+                        .zip(&lt[j * w + j + 1..(j + 1) * w])
+                        .for_each(|(a, &b)| *a -= v * b);
                 }
-            });
+            },
+        );
         // Trailing update S[i][c] −= Σ_{k ∈ panel} L[i][k]·L[c][k] for j1 ≤ c ≤ i (rows in
         // blocks; each block also touches a few entries above the diagonal, never read).
         let m = n - j1;
@@ -146,7 +158,10 @@ fn inverse_columns(l: &[f64], n: usize, c0: usize, c1: usize) -> Vec<f64> {
                 // inside the diagonal block only columns c ≤ k are non-zero in row k
                 let hi = if i0 == c0 { k - c0 + 1 } else { w };
                 let mk = &prev[(k - i0) * w..(k - i0) * w + hi];
-                row[..hi].iter_mut().zip(mk).for_each(|(a, &v)| *a += lik * v);
+                row[..hi]
+                    .iter_mut()
+                    .zip(mk)
+                    .for_each(|(a, &v)| *a += lik * v);
             }
             let lii = l[i * n + i];
             let diag = if i0 == c0 { i - c0 } else { w };
