@@ -2,6 +2,7 @@
 //! objective as a relative output error.
 
 use crate::PtqError;
+use crate::dense::{View, gemm_seq, par_row_blocks};
 use crate::error::{check_finite, check_shape};
 use crate::gptq::GptqResult;
 use crate::quantizer::GroupQuantizer;
@@ -55,6 +56,10 @@ pub fn rtn(
 /// GPTQ's objective relative to the output: ‖(W − Ŵ)Xᵀ‖² / ‖WXᵀ‖², computed from H ∝ XᵀX as
 /// tr((W − Ŵ) H (W − Ŵ)ᵀ) / tr(W H Wᵀ) in f64 (the scale of H cancels). `w`, `w_hat`
 /// `[rows, cols]`, `h` `[cols, cols]`, all row-major. 0/0 (W = 0 or H = 0) gives NaN.
+///
+/// Each row's quadratic form v·H·vᵀ = Σ_j v_j·(v·H)_j is an f64 sum of the same products as
+/// the direct double loop, with (v·H) for a block of rows as one f64 GEMM; the rows' forms are
+/// then added in row order, numerator and denominator separately.
 pub fn relative_output_error(
     w: &[f32],
     w_hat: &[f32],
@@ -65,27 +70,32 @@ pub fn relative_output_error(
     check_shape("weight", w.len(), rows, cols)?;
     check_shape("quantized weight", w_hat.len(), rows, cols)?;
     check_shape("hessian", h.len(), cols, cols)?;
-    let quad = |v: &[f64]| -> f64 {
-        (0..cols)
-            .map(|i| {
-                let hv: f64 = (0..cols).map(|j| h[i * cols + j] as f64 * v[j]).sum();
-                v[i] * hv
-            })
-            .sum()
-    };
+    let h64: Vec<f64> = h.iter().map(|&v| v as f64).collect();
+    // Row 2r is the error row D_r = W_r − Ŵ_r, row 2r + 1 the weight row W_r (f64).
+    let mut v = vec![0f64; 2 * rows * cols];
+    for (r, pair) in v.chunks_exact_mut(2 * cols).enumerate() {
+        let (dr, wr) = pair.split_at_mut(cols);
+        for (j, (d, x)) in dr.iter_mut().zip(wr.iter_mut()).enumerate() {
+            *x = w[r * cols + j] as f64;
+            *d = *x - w_hat[r * cols + j] as f64;
+        }
+    }
+    // vh = V·H, then quad[r] = Σ_j V[r][j]·vh[r][j].
+    let mut vh = vec![0f64; 2 * rows * cols];
+    let vv = &v;
+    par_row_blocks(&mut vh, cols, 2 * rows, |r0, r1, c| {
+        let a = View::row_major(vv, cols, (r0, 0)).block(r1 - r0, cols);
+        let b = View::row_major(&h64, cols, (0, 0)).block(cols, cols);
+        gemm_seq(c, cols, a, b, 1.0, false);
+    });
     let (mut num, mut den) = (0f64, 0f64);
-    for r in 0..rows {
-        let wr: Vec<f64> = w[r * cols..(r + 1) * cols]
-            .iter()
-            .map(|&v| v as f64)
-            .collect();
-        let dr: Vec<f64> = wr
-            .iter()
-            .zip(&w_hat[r * cols..(r + 1) * cols])
-            .map(|(a, &b)| a - b as f64)
-            .collect();
-        num += quad(&dr);
-        den += quad(&wr);
+    for (r, (vr, pr)) in v.chunks_exact(cols).zip(vh.chunks_exact(cols)).enumerate() {
+        let q: f64 = vr.iter().zip(pr).map(|(a, b)| a * b).sum();
+        if r % 2 == 0 {
+            num += q;
+        } else {
+            den += q;
+        }
     }
     Ok(num / den)
 }

@@ -3,6 +3,7 @@
 //! yet quantized through the upper Cholesky factor of H⁻¹.
 
 use crate::PtqError;
+use crate::dense::{View, gemm_seq, par_row_blocks};
 use crate::error::{check_finite, check_shape};
 use crate::linalg::cholesky_inverse_upper;
 use crate::quantizer::{GroupParams, GroupQuantizer};
@@ -175,6 +176,10 @@ pub fn gptq(
     let lambda = opts.damp * mean;
     (0..cols).for_each(|i| hp[i * cols + i] += lambda);
     let u = cholesky_inverse_upper(&hp, cols)?;
+    // f64 copies for the flush GEMM (values exact; the old loop widened each product's factors).
+    let u64: Vec<f64> = u.iter().map(|&v| v as f64).collect();
+    let mut err64: Vec<f64> = Vec::with_capacity(rows * opts.block_size.min(cols));
+    let mut flush = vec![0f64; rows * cols];
 
     let mut q_out = vec![0f32; rows * cols];
     let mut c_out = vec![0i32; rows * cols];
@@ -210,31 +215,39 @@ pub fn gptq(
             (0..rows).for_each(|r| col[r] = w1[r * bs + i]);
             quantizer.quantize(&col, p, &mut qc, &mut qv);
             let d = u[j * cols + j];
+            let urow = &u[j * cols + j..j * cols + i2];
             for r in 0..rows {
                 q_out[r * cols + j] = qv[r];
                 c_out[r * cols + j] = qc[r];
                 let e = (col[r] - qv[r]) / d;
                 err1[r * bs + i] = e;
-                let row = &mut w1[r * bs..(r + 1) * bs];
-                for (t, x) in row.iter_mut().enumerate().skip(i) {
-                    *x -= e * u[j * cols + i1 + t];
-                }
+                // W[r, j..i2] −= e·U[j, j..i2] (slices, so the loop vectorises; same f32 ops)
+                let row = &mut w1[r * bs + i..(r + 1) * bs];
+                row.iter_mut().zip(urow).for_each(|(x, &uu)| *x -= e * uu);
             }
         }
-        // Flush: W[:, i2..] −= Err1 · U[i1..i2, i2..] (f64 sums over t ascending, row-wise
-        // over U for contiguous access).
-        let mut acc = vec![0f64; cols - i2];
-        for r in 0..rows {
-            acc.iter_mut().for_each(|a| *a = 0.0);
-            for t in 0..bs {
-                let e = err1[r * bs + t] as f64;
-                let urow = &u[(i1 + t) * cols + i2..(i1 + t + 1) * cols];
-                acc.iter_mut()
-                    .zip(urow)
-                    .for_each(|(a, &x)| *a += e * x as f64);
+        // Flush (§4 "Lazy batch-updates": the trailing columns see the block's errors once,
+        // as a rank-bs product instead of bs rank-1 updates): W[:, i2..] −= Err1 · U[i1..i2,
+        // i2..], each entry an f64 sum of the same products as before, as one GEMM.
+        let rest = cols - i2;
+        if rest > 0 {
+            err64.clear();
+            err64.extend(err1.iter().map(|&e| e as f64));
+            let flush = &mut flush[..rows * rest];
+            let (ev, uv) = (&err64, &u64);
+            par_row_blocks(flush, rest, rows, |r0, r1, c| {
+                let a = View::row_major(ev, bs, (r0, 0)).block(r1 - r0, bs);
+                let b = View::row_major(uv, cols, (i1, i2)).block(bs, rest);
+                gemm_seq(c, rest, a, b, 1.0, false);
+            });
+            for (wrow, frow) in wp.chunks_exact_mut(cols).zip(flush.chunks_exact(rest)) {
+                // A zero update leaves w as the old `w − (+0)` did (a GEMM may return −0).
+                wrow[i2..]
+                    .iter_mut()
+                    .zip(frow)
+                    .filter(|(_, a)| **a != 0.0)
+                    .for_each(|(x, &a)| *x -= a as f32);
             }
-            let wrow = &mut wp[r * cols + i2..(r + 1) * cols];
-            wrow.iter_mut().zip(&acc).for_each(|(x, &a)| *x -= a as f32);
         }
     }
     // Finite inputs can still overflow in the updates (|W| near f32::MAX, tiny U_jj).

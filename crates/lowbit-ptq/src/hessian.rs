@@ -4,6 +4,7 @@
 //! one batch.
 
 use crate::PtqError;
+use crate::dense::{View, gemm_seq, par_row_blocks};
 use crate::error::{check_finite, check_shape};
 
 /// Running H = 2/n Σ x xᵀ over the rows of the batches added so far (f32, `[d, d]` row-major).
@@ -53,18 +54,16 @@ impl HessianAccumulator {
         self.h.iter_mut().for_each(|v| *v *= keep);
         self.n += b;
         let s = (2.0 / self.n as f64).sqrt() as f32;
-        let xs: Vec<f32> = x.iter().map(|&v| s * v).collect();
-        // Lower triangle of xᵀx in f64, sample by sample (contiguous rows), samples ascending.
+        // x scaled in f32 (gptq's order), then widened exactly for the f64 product.
+        let xs: Vec<f64> = x.iter().map(|&v| (s * v) as f64).collect();
+        // Lower triangle of xᵀx in f64 (each entry an f64 sum over the batch's samples) as
+        // GEMMs: rows [r0, r1) get xᵀ[r0..r1, :]·x[:, 0..r1].
         let mut acc = vec![0f64; d * d];
-        for row in xs.chunks_exact(d) {
-            for (i, &xi) in row.iter().enumerate() {
-                let xi = xi as f64;
-                let a = &mut acc[i * d..i * d + i + 1];
-                a.iter_mut()
-                    .zip(&row[..=i])
-                    .for_each(|(a, &xj)| *a += xi * xj as f64);
-            }
-        }
+        par_row_blocks(&mut acc, d, d, |r0, r1, c| {
+            let a = View::row_major(&xs, d, (0, r0)).block_t(r1 - r0, b);
+            let bm = View::row_major(&xs, d, (0, 0)).block(b, r1);
+            gemm_seq(c, d, a, bm, 1.0, false);
+        });
         for i in 0..d {
             for j in 0..=i {
                 let a = acc[i * d + j] as f32;

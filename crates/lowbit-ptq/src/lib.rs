@@ -30,6 +30,9 @@ pub mod aqlm;
 mod coded;
 #[cfg(test)]
 mod coded_tests;
+mod dense;
+#[cfg(test)]
+mod dense_tests;
 mod error;
 mod eval;
 mod gptq;
@@ -52,6 +55,7 @@ pub use eval::{relative_output_error, rtn};
 pub use gptq::{GptqOptions, GptqResult, GroupSource, gptq};
 pub use hadamard::{block_hadamard_rows, hadamard_matrix, rotate_hessian};
 pub use hessian::{HessianAccumulator, hessian};
+pub use linalg::cholesky_inverse_upper;
 pub use mr_gptq::{MrGptqOptions, MrGptqResult, mr_gptq};
 pub use quantizer::{BlockParams, FormatQuantizer, GroupParams, GroupQuantizer, SUPPORTED};
 pub use scale_search::{MseEval, ScaleSearch};
