@@ -48,11 +48,17 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any, Callable  # noqa: E402
+
+if TYPE_CHECKING:  # torch is imported lazily: `texts` and `report` run without it
+    import torch
+    from torch import Tensor, nn
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT = "int4:block=64,asym"
 BITS, GROUP, BLOCKSIZE, PERCDAMP = 4, 64, 128, 0.01
+# FORMATS.md INT asym storage: b bits per value + an f32 scale and a u8 zero point per group
+TORCH_BITS_PER_VALUE = BITS + (32 + 8) / GROUP
 LINEARS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
 
@@ -113,7 +119,7 @@ class Timer:
         self.parts[key] = self.parts.get(key, 0.0) + seconds
 
 
-def load_model(gguf: Path) -> Any:
+def load_model(gguf: Path) -> nn.Module:
     """transformers' own GGUF loader (dequantizes Q4_1 to float32), as parity_smollm2.py."""
     from transformers import AutoModelForCausalLM
     import torch
@@ -124,7 +130,7 @@ def load_model(gguf: Path) -> Any:
     return model
 
 
-def load_tokenizer(gguf: Path, imported: Path | None) -> Any:
+def load_tokenizer(gguf: Path, imported: Path | None) -> Callable[[str], list[int]]:
     """lowbit tokenizes with the imported dir's tokenizer.json; use it when given, else
     transformers' GGUF tokenizer (benches/parity_smollm2.py checks that both give the same ids)."""
     if imported is not None and (imported / "tokenizer.json").exists():
@@ -138,7 +144,7 @@ def load_tokenizer(gguf: Path, imported: Path | None) -> Any:
     return lambda text: hf(text, add_special_tokens=False).input_ids
 
 
-def calibration_windows(ids: list[int], n: int, seq_len: int) -> Any:
+def calibration_windows(ids: list[int], n: int, seq_len: int) -> Tensor:
     """The first n·seq_len tokens as n non-overlapping windows [n, seq_len] (lowbit's choice)."""
     import torch
 
@@ -152,7 +158,7 @@ class _Caught(Exception):
     pass
 
 
-def layer0_inputs(model: Any, windows: Any) -> tuple[Any, dict[str, Any]]:
+def layer0_inputs(model: nn.Module, windows: Tensor) -> tuple[Tensor, dict[str, Any]]:
     """Hidden states entering decoder layer 0 and the keyword arguments transformers passes to
     every layer (position embeddings, mask, ...): run the model until layer 0 is called and
     stop there (gptq's "Catcher"), so the mask/rotary code is transformers' own."""
@@ -188,7 +194,7 @@ def layer0_inputs(model: Any, windows: Any) -> tuple[Any, dict[str, Any]]:
     return caught["hidden"], kwargs
 
 
-def run_layer(layer: Any, hidden: Any, kwargs: dict[str, Any]) -> Any:
+def run_layer(layer: nn.Module, hidden: Tensor, kwargs: dict[str, Any]) -> Tensor:
     import torch
 
     with torch.no_grad():
@@ -196,9 +202,9 @@ def run_layer(layer: Any, hidden: Any, kwargs: dict[str, Any]) -> Any:
     return out[0] if isinstance(out, tuple) else out
 
 
-def linear_inputs(layer: Any, hidden: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+def linear_inputs(layer: nn.Module, hidden: Tensor, kwargs: dict[str, Any]) -> dict[str, Tensor]:
     """One full-precision forward of `layer`; the input of each of its 7 linears as [tokens, d_in]."""
-    got: dict[str, Any] = {}
+    got: dict[str, Tensor] = {}
     handles = []
     for name in LINEARS:
         mod = layer.get_submodule(name)
@@ -212,12 +218,12 @@ def linear_inputs(layer: Any, hidden: Any, kwargs: dict[str, Any]) -> dict[str, 
     return {k: v.reshape(-1, v.shape[-1]) for k, v in got.items()}
 
 
-def quantize_layer(layer: Any, xs: dict[str, Any], batch: int, timer: Timer,
+def quantize_layer(layer: nn.Module, xs: dict[str, Tensor], batch: int, timer: Timer,
                    errors: list[float]) -> None:
     """GPTQ of the 7 linears of one layer with the reference core; weights replaced in place."""
     import gptq_reference as ref
 
-    hessians: dict[int, Any] = {}
+    hessians: dict[int, Tensor] = {}
     for name in LINEARS:
         x = xs[name]
         t = time.perf_counter()
@@ -240,7 +246,8 @@ def quantize_layer(layer: Any, xs: dict[str, Any], batch: int, timer: Timer,
         timer.excluded += time.perf_counter() - t_q
 
 
-def sequential_gptq(model: Any, windows: Any, timer: Timer, max_layers: int | None) -> list[float]:
+def sequential_gptq(model: nn.Module, windows: Tensor, timer: Timer,
+                    max_layers: int | None) -> list[float]:
     """Block by block as lowbit compress: inputs from the already-quantized blocks below.
     `max_layers` (a smoke test of the script, never for timing) stops after that many."""
     t = time.perf_counter()
@@ -260,7 +267,7 @@ def sequential_gptq(model: Any, windows: Any, timer: Timer, max_layers: int | No
     return errors
 
 
-def held_out_nll(model: Any, ids: list[int], seq_len: int) -> float:
+def held_out_nll(model: nn.Module, ids: list[int], seq_len: int) -> float:
     """benches/parity_smollm2.py's `hf_nll` (lowbit eval's windows), reused, not re-derived."""
     sys.path.insert(0, str(ROOT / "benches"))
     from parity_smollm2 import hf_nll
@@ -342,6 +349,7 @@ def cmd_report(a: argparse.Namespace) -> int:
         f"| held-out NLL ({runs['torch'][0]['tokens']} predictions) | {fmt_nll(nll['lowbit'])} | "
         f"{fmt_nll(nll['torch'])} | Δ {statistics.median(nll['torch']) - statistics.median(nll['lowbit']):+.4f} |",
         f"| mean relative error (each side's own definition) | {err['lowbit']:.4g} | {err['torch']:.4g} | |",
+        f"| bits per value | {runs['lowbit'][0].get('bits_per_value', '?')} | {TORCH_BITS_PER_VALUE} | |",
     ]
     if base is not None:
         lines.append(f"| full-precision NLL (`lowbit eval` of the import) | {base['nll']:.4f} | | |")
@@ -350,6 +358,10 @@ def cmd_report(a: argparse.Namespace) -> int:
         lines.append(f"- rep {lb['rep']} ({'lowbit first' if lb['rep'] % 2 == 0 else 'PyTorch first'}): "
                      f"{lb['seconds']:.2f} / {tc['seconds']:.2f} → {tc['seconds'] / lb['seconds']:.2f}×; "
                      f"load {lb.get('load', '?')} / {tc.get('load', '?')}")
+    ratio, dnll = statistics.median(ratios), abs(statistics.median(nll["torch"]) - statistics.median(nll["lowbit"]))
+    verdict = "met" if ratio >= 3.0 and dnll <= a.nll_tol else "NOT met"
+    lines += ["", f"Goal (lowbit ≥ 3× faster at the same held-out NLL, |ΔNLL| ≤ {a.nll_tol} nats): "
+              f"**{verdict}** (median ratio {ratio:.2f}×, |ΔNLL| {dnll:.4f})."]
     if meta.get("forced"):
         lines += ["", "**WARNING: run with --force on a machine that was not idle; these timings are "
                   "contended and not representative.**"]
@@ -384,6 +396,8 @@ def main() -> int:
     p = sub.add_parser("report")
     p.add_argument("--results", type=Path, required=True)
     p.add_argument("--out", type=Path)
+    p.add_argument("--nll-tol", type=float, default=0.005,
+                   help="|ΔNLL| (nats) below which the two sides count as the same NLL")
     a = ap.parse_args()
     return {"texts": cmd_texts, "torch": cmd_torch, "report": cmd_report}[a.cmd](a)
 

