@@ -114,6 +114,7 @@ class Timer:
     start: float = 0.0
     excluded: float = 0.0
     parts: dict[str, float] = field(default_factory=dict)
+    layers: list[float] = field(default_factory=list)
 
     def add(self, key: str, seconds: float) -> None:
         self.parts[key] = self.parts.get(key, 0.0) + seconds
@@ -256,13 +257,16 @@ def sequential_gptq(model: nn.Module, windows: Tensor, timer: Timer,
     errors: list[float] = []
     layers = model.model.layers
     for i, layer in enumerate(layers[:max_layers]):
-        t = time.perf_counter()
+        t = t_layer = time.perf_counter()
+        excluded = timer.excluded
         xs = linear_inputs(layer, hidden, kwargs)
         timer.add("forward", time.perf_counter() - t)
         quantize_layer(layer, xs, windows.shape[1], timer, errors)
         t = time.perf_counter()
         hidden = run_layer(layer, hidden, kwargs)
         timer.add("forward", time.perf_counter() - t)
+        # per layer too: a contended moment shows up as a few slow layers, not a uniform drift
+        timer.layers.append(time.perf_counter() - t_layer - (timer.excluded - excluded))
         log(f"layer {i + 1}/{len(layers)} done, {time.perf_counter() - timer.start:.1f} s")
     return errors
 
@@ -300,6 +304,7 @@ def cmd_torch(a: argparse.Namespace) -> int:
         "wall_to_compressed": round(to_compressed, 3), "eval_seconds": round(eval_seconds, 3),
         "parts": {k: round(v, 3) for k, v in timer.parts.items()},
         "diagnostics_seconds": round(timer.excluded, 3),
+        "layer_seconds": [round(x, 3) for x in timer.layers],
         "mean_rel_error": statistics.fmean(errors), "linears": len(errors),
         "nll": nll, "ppl": math.exp(nll), "tokens": len(held) - 1,
         "threads": a.threads, "torch": torch.__version__,
@@ -316,6 +321,15 @@ def fmt_nll(values: list[float]) -> str:
     if they do not (that would be worth knowing)."""
     lo, hi = min(values), max(values)
     return f"{lo:.4f}" if hi - lo < 5e-5 else f"{lo:.4f}–{hi:.4f}"
+
+
+def layer_spread(row: dict[str, Any]) -> str:
+    """PyTorch's per-layer seconds, min/median/max: a max far above the median means the run was
+    disturbed (2-thread torch slows down many-fold while another process holds a core)."""
+    xs = row.get("layer_seconds")
+    if not xs:
+        return ""
+    return f"; PyTorch s/layer {min(xs):.2f} / {statistics.median(xs):.2f} / {max(xs):.2f} (min/median/max)"
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -335,8 +349,8 @@ def cmd_report(a: argparse.Namespace) -> int:
     nll = {s: [r["nll"] for r in runs[s]] for s in runs}
     err = {s: statistics.median(r["mean_rel_error"] for r in runs[s]) for s in runs}
     lines = [
-        f"GPTQ of SmolLM2-135M-Instruct, `{FORMAT}`, {meta.get('calib', '?')} calibration, "
-        f"held-out {meta.get('heldout', '?')}; {len(pairs)} repetitions, alternating order; "
+        f"GPTQ of SmolLM2-135M-Instruct, `{FORMAT}`; calibration: {meta.get('calib', '?')}; "
+        f"held-out: {meta.get('heldout', '?')}; {len(pairs)} repetitions, alternating order; "
         f"{meta.get('date', '')} on {meta.get('host', '?')} ({meta.get('nproc', '?')} cores, "
         f"load average before/after: {meta.get('load_before', '?')} / {meta.get('load_after', '?')}).",
         "",
@@ -353,11 +367,12 @@ def cmd_report(a: argparse.Namespace) -> int:
     ]
     if base is not None:
         lines.append(f"| full-precision NLL (`lowbit eval` of the import) | {base['nll']:.4f} | | |")
-    lines += ["", "Per repetition (seconds: lowbit / PyTorch, ratio; load average at the start):", ""]
+    lines += ["", "Per repetition (seconds: lowbit / PyTorch, ratio; 1-min load average at the start, "
+              "which includes the previous run of this script itself):", ""]
     for lb, tc in pairs:
         lines.append(f"- rep {lb['rep']} ({'lowbit first' if lb['rep'] % 2 == 0 else 'PyTorch first'}): "
                      f"{lb['seconds']:.2f} / {tc['seconds']:.2f} → {tc['seconds'] / lb['seconds']:.2f}×; "
-                     f"load {lb.get('load', '?')} / {tc.get('load', '?')}")
+                     f"load {lb.get('load', '?')} / {tc.get('load', '?')}{layer_spread(tc)}")
     ratio, dnll = statistics.median(ratios), abs(statistics.median(nll["torch"]) - statistics.median(nll["lowbit"]))
     verdict = "met" if ratio >= 3.0 and dnll <= a.nll_tol else "NOT met"
     lines += ["", f"Goal (lowbit ≥ 3× faster at the same held-out NLL, |ΔNLL| ≤ {a.nll_tol} nats): "
@@ -392,7 +407,8 @@ def main() -> int:
     r.add_argument("--seq-len", type=int, default=256)
     r.add_argument("--max-tokens", type=int, default=8192)
     r.add_argument("--threads", type=int, default=2)
-    r.add_argument("--max-layers", type=int, help="smoke test only: quantize the first N layers")
+    r.add_argument("--max-layers", type=int,
+                   help="smoke test only: quantize the first N layers (0: the full-precision NLL)")
     p = sub.add_parser("report")
     p.add_argument("--results", type=Path, required=True)
     p.add_argument("--out", type=Path)
