@@ -305,7 +305,7 @@ def cmd_torch(a: argparse.Namespace) -> int:
         "parts": {k: round(v, 3) for k, v in timer.parts.items()},
         "diagnostics_seconds": round(timer.excluded, 3),
         "layer_seconds": [round(x, 3) for x in timer.layers],
-        "mean_rel_error": statistics.fmean(errors), "linears": len(errors),
+        "mean_rel_error": statistics.fmean(errors) if errors else None, "linears": len(errors),
         "nll": nll, "ppl": math.exp(nll), "tokens": len(held) - 1,
         "threads": a.threads, "torch": torch.__version__,
     }))
