@@ -351,7 +351,8 @@ def cmd_report(a: argparse.Namespace) -> int:
     lines = [
         f"GPTQ of SmolLM2-135M-Instruct, `{FORMAT}`; calibration: {meta.get('calib', '?')}; "
         f"held-out: {meta.get('heldout', '?')}; {len(pairs)} repetitions, alternating order; "
-        f"{meta.get('date', '')} on {meta.get('host', '?')} ({meta.get('nproc', '?')} cores, "
+        f"{meta.get('date', '')} on {meta.get('host', '?')} ({meta.get('threads', '?')} threads each, "
+        f"{meta.get('nproc', '?')} cores, "
         f"load average before/after: {meta.get('load_before', '?')} / {meta.get('load_after', '?')}).",
         "",
         "| | lowbit | PyTorch (tools/gptq_reference.py) | PyTorch / lowbit |",

@@ -7,7 +7,9 @@
 # markdown table to stdout and to benches/results/compare_gptq.md. Not part of CI.
 # LOWBIT=path uses that binary instead of building target/release/lowbit; MODEL_DIR the imported
 # model (default checkpoints/smollm2-135m, made by `lowbit models get`); TORCH_EXTRA is added
-# to the PyTorch side's arguments (e.g. "--max-layers 1" to smoke-test the script, never to time).
+# to the PyTorch side's arguments (e.g. "--max-layers 1" to smoke-test the script, never to time);
+# THREADS (2) cores for each side (RAYON_NUM_THREADS / torch threads, pinned with taskset when the
+# machine has more).
 #
 #   bash benches/compare_gptq.sh [--reps N] [--force] [TRAIN_JSONL [TEST_JSONL]]
 #
@@ -49,6 +51,15 @@ MAX_LOAD=${MAX_LOAD:-0.5}
 FORMAT="int4:block=64,asym"
 OUT_MD=${OUT_MD:-benches/results/compare_gptq.md}
 
+# both sides get THREADS cores: torch.set_num_threads, RAYON_NUM_THREADS for lowbit, and on a
+# machine with more cores both are pinned to the same first THREADS cores
+THREADS=${THREADS:-2}
+export RAYON_NUM_THREADS=$THREADS
+PIN=""
+if [ "$(nproc)" -gt "$THREADS" ] && command -v taskset >/dev/null; then
+  PIN="taskset -c 0-$((THREADS - 1))"
+fi
+
 load1() { cut -d' ' -f1 /proc/loadavg; }
 busy() { awk -v l="$(load1)" -v m="$MAX_LOAD" 'BEGIN { exit !(l > m) }'; }
 
@@ -79,9 +90,14 @@ CALIB=$WORK/calib.txt
 HELD=$WORK/heldout.txt
 RESULTS=$WORK/results.jsonl
 
+# the unquantized model's held-out NLL, once: what "the same NLL" is measured against
+$PIN "$LOWBIT" eval --checkpoint "$DIR" --text-file "$HELD" --seq-len 256 --max-tokens "$MAX_TOKENS" \
+  --json | tail -n 1 | python3 -c 'import json,sys; r=json.load(sys.stdin); r["side"]="baseline"; print(json.dumps(r))' >> "$RESULTS"
+
 # --- the idle check ---------------------------------------------------------------------------
-# after the build (which itself loads the machine), give the load average a chance to settle
-for _ in 1 2 3 4 5 6; do busy || break; sleep 10; done
+# after the build and the baseline eval (which load the machine themselves), give the 1-minute
+# load average up to 3 minutes to decay (its time constant is one minute)
+for _ in $(seq 18); do busy || break; sleep 10; done
 if busy; then
   if [ "$FORCE" = 1 ]; then
     echo "WARNING ********************************************************************" >&2
@@ -95,9 +111,9 @@ if busy; then
   fi
 fi
 LOAD_BEFORE=$(load1)
-printf '{"side":"meta","calib":"16 × 256 tokens of the first %s GSM8K train problems","heldout":"first %s tokens of the first %s GSM8K test problems","date":"%s","host":"%s","nproc":%s,"load_before":"%s","forced":%s}\n' \
+printf '{"side":"meta","calib":"16 × 256 tokens of the first %s GSM8K train problems","heldout":"first %s tokens of the first %s GSM8K test problems","date":"%s","host":"%s","nproc":%s,"threads":%s,"load_before":"%s","forced":%s}\n' \
   "$CALIB_PROBLEMS" "$MAX_TOKENS" "$HELDOUT_PROBLEMS" "$(date -u +%Y-%m-%dT%H:%MZ)" "$(hostname)" \
-  "$(nproc)" "$LOAD_BEFORE" "$( [ "$FORCE" = 1 ] && busy && echo true || echo false)" > "$RESULTS.meta"
+  "$(nproc)" "$THREADS" "$LOAD_BEFORE" "$( [ "$FORCE" = 1 ] && busy && echo true || echo false)" > "$RESULTS.meta"
 
 # --- the two sides ----------------------------------------------------------------------------
 now() { date +%s.%N; }
@@ -107,11 +123,11 @@ run_lowbit() {  # $1 = rep
   load=$(load1)
   rm -rf "$out"
   t0=$(now)
-  c=$("$LOWBIT" compress --checkpoint "$DIR" --format "$FORMAT" --method gptq \
+  c=$($PIN "$LOWBIT" compress --checkpoint "$DIR" --format "$FORMAT" --method gptq \
       --calib-text "$CALIB" --calib-samples 16 --calib-seq-len 256 \
       --out "$out" --progress quiet --json | tail -n 1)
   t1=$(now)
-  e=$("$LOWBIT" eval --checkpoint "$out" --text-file "$HELD" --seq-len 256 \
+  e=$($PIN "$LOWBIT" eval --checkpoint "$out" --text-file "$HELD" --seq-len 256 \
       --max-tokens "$MAX_TOKENS" --json | tail -n 1)
   # one line: compress's JSON (seconds, bits_per_value, mean_rel_error) + eval's (nll, ppl,
   # tokens) + the process wall clock of compress (load, calibration, GPTQ, writing the output)
@@ -129,9 +145,9 @@ PY
 run_torch() {  # $1 = rep
   local load line
   load=$(load1)
-  line=$("$PY" benches/compare_gptq.py torch --gguf "$GGUF" --imported "$DIR" \
+  line=$($PIN "$PY" benches/compare_gptq.py torch --gguf "$GGUF" --imported "$DIR" \
          --calib-text "$CALIB" --heldout-text "$HELD" --calib-samples 16 --calib-seq-len 256 \
-         --seq-len 256 --max-tokens "$MAX_TOKENS" --threads 2 ${TORCH_EXTRA:-} | tail -n 1)
+         --seq-len 256 --max-tokens "$MAX_TOKENS" --threads "$THREADS" ${TORCH_EXTRA:-} | tail -n 1)
   python3 - "$1" "$load" "$line" >> "$RESULTS" <<'PY'
 import json, sys
 rep, load, line = sys.argv[1:]
@@ -140,10 +156,6 @@ row.update({"rep": int(rep), "load": load})
 print(json.dumps(row))
 PY
 }
-
-# the unquantized model's held-out NLL, once: what "the same NLL" is measured against
-"$LOWBIT" eval --checkpoint "$DIR" --text-file "$HELD" --seq-len 256 --max-tokens "$MAX_TOKENS" \
-  --json | tail -n 1 | python3 -c 'import json,sys; r=json.load(sys.stdin); r["side"]="baseline"; print(json.dumps(r))' >> "$RESULTS"
 
 for rep in $(seq 0 $((REPS - 1))); do
   # alternate which side goes first, so a slow drift of the machine hits both alike
