@@ -148,7 +148,7 @@ pub fn check_compatible(method: Method, target: &Target) -> Result<()> {
         ),
         (m, Target::Vq(v)) if m != Method::Aqlm => bail!(
             "`{}` is a vector-quantization format; only --method aqlm learns it (rtn/gptq/mr-gptq take scalar formats)",
-            v.to_string()
+            v
         ),
         (Method::Gptq | Method::MrGptq, Target::Scalar(f)) => {
             FormatQuantizer::new(f.clone())
@@ -293,7 +293,7 @@ pub fn compress_linear(
         ),
         (Method::Rtn | Method::Gptq | Method::MrGptq, Target::Vq(v)) => bail!(
             "`{}` is a vector-quantization format; only --method aqlm learns it (rtn/gptq/mr-gptq take scalar formats)",
-            v.to_string()
+            v
         ),
     }
 }
