@@ -158,6 +158,21 @@ fn rtn_checkpoints_evaluate_as_the_fake_quantized_model() {
         !out.join(".compress").exists(),
         "progress removed when done"
     );
+    // A QAT source compressed in part keeps the fake quantization of the layers left latent.
+    let part = tmp.path().join("part");
+    ok(&compress(
+        &fq,
+        &part,
+        "rtn",
+        "int4:block=32",
+        &calib,
+        &["--include", "model.layers.0.*"],
+    ));
+    assert_eq!(
+        nll(&part, &held),
+        nll(&fq, &held),
+        "block 1 still fake-quantized"
+    );
     // Every family: NVFP4, MXFP4, a multi-grid format, NF4, sparse∘INT, QuEST's centred grid.
     for f in [
         "nvfp4",

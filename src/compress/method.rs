@@ -133,7 +133,8 @@ fn scalar_layer(
         bias: l.bias.clone(),
         input_step: None,
         hadamard_block,
-        input_format: None,
+        // A QAT source's online activation quantization is kept.
+        input_format: l.input_format.clone(),
         estimator: l.estimator,
         name: l.name.clone(),
     })
@@ -173,7 +174,7 @@ pub fn compress_linear(
     let w = host_weight(l)?;
     let spec = CodedLayer {
         weight: target.name(),
-        input: None,
+        input: l.input_format.as_ref().map(Format::name),
         hadamard_block: 0,
     };
     let error = |w_hat: &[f32]| -> Result<Option<f64>> {
@@ -279,7 +280,7 @@ pub fn compress_linear(
                     bias: l.bias.clone(),
                     input_step: None,
                     hadamard_block: 0,
-                    input_format: None,
+                    input_format: l.input_format.clone(),
                     estimator: l.estimator,
                     name: l.name.clone(),
                 },

@@ -90,6 +90,27 @@ pub fn run(a: CompressArgs) -> Result<()> {
             "--include / --exclude select no linear (names look like model.layers.0.mlp.up_proj)"
         );
     }
+    for l in model
+        .linears()
+        .into_iter()
+        .filter(|l| chosen.contains(&l.name))
+    {
+        // A QAT source that rotates online holds W, not W·H; LSQ's step is not a format scale.
+        if l.hadamard_block > 0 {
+            bail!(
+                "{} rotates its input online (Hadamard block {}); compressing a rotated QAT layer \
+                 is not supported: --exclude it, or compress the full-precision source",
+                l.name,
+                l.hadamard_block
+            );
+        }
+        if l.weight.latent().is_some_and(|w| w.weight_step.is_some()) {
+            bail!(
+                "{} learned an LSQ step; its codes are not a format's: --exclude it",
+                l.name
+            );
+        }
+    }
     for l in model.linears() {
         let d_in = l.weight.dims()[1];
         if chosen.contains(&l.name) && d_in % tgt.block() != 0 {

@@ -67,13 +67,12 @@ pub fn save_compressed_dir(
         bits += pack_layer(&mut tensors, &l.name, c)?;
     }
     qc.bits_per_value = if weights > 0.0 { bits / weights } else { 0.0 };
-    let mut cfg = cfg.clone();
-    // The coded layers are described by quantization_config alone.
-    cfg.compression = crate::llama::CompressionPolicy::new();
+    // `cfg`'s compression policy still describes the linears that stay latent (a QAT source's
+    // fake quantization); the coded ones are rebuilt from quantization_config on load.
     let extra = serde_json::to_value(&qc).map_err(|e| NnError::Coded(e.to_string()))?;
     save_tensors_dir(
         &tensors,
-        &cfg,
+        cfg,
         dir,
         opts,
         Some(("quantization_config", extra)),
