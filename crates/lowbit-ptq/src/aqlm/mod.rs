@@ -35,6 +35,8 @@ pub mod spec;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_calibrate;
 
 pub use adam::{AdamState, adam_steps};
 pub use beam::{beam_search, natural_order};
