@@ -12,6 +12,7 @@
 //! beam-search pass) and, with `MAX_EPOCHS > 0`, of the whole calibration (tolerance 0.01).
 //! W ~ N(0, 0.02²); X [2048, d_in] = Z·A·diag(c) with correlated columns (as the fixtures).
 
+use gemm::{Parallelism, gemm};
 use lowbit_ptq::aqlm::{
     AdamState, AqlmOptions, adam_steps, beam_search, calibrate, init_residual_kmeans,
 };
@@ -69,47 +70,64 @@ fn layer(rows: usize, cols: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
         .collect();
     let mut x = vec![0f64; n * cols];
     let mut xtx = vec![0f64; cols * cols];
-    // SAFETY: row-major [n, cols]·[cols, cols] → [n, cols], then Xᵀ [cols, n]·X → [cols, cols]
+    // One-off setup, single-threaded (`gemm`'s rayon feature is not enabled by this crate).
+    // SAFETY: `gemm`'s f64 kernels on row-major operands (column stride 1, row stride d):
+    // Z [n, cols]·A [cols, cols] → X [n, cols], then Xᵀ [cols, n] (X read with its strides
+    // swapped)·X → XᵀX [cols, cols]; every element lies inside its Vec, and the destination
+    // Vec is a different allocation from both operands.
     unsafe {
-        let (nn, d) = (n as isize, cols as isize);
-        matrixmultiply::dgemm(
+        let d = cols as isize;
+        gemm(
             n,
             cols,
             cols,
-            1.0,
-            z.as_ptr(),
-            d,
-            1,
-            a.as_ptr(),
-            d,
-            1,
-            0.0,
             x.as_mut_ptr(),
-            d,
             1,
+            d,
+            false,
+            z.as_ptr(),
+            1,
+            d,
+            a.as_ptr(),
+            1,
+            d,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
         );
-        for t in 0..n {
-            for j in 0..cols {
-                x[t * cols + j] *= c[j];
-            }
+    }
+    for t in 0..n {
+        for j in 0..cols {
+            x[t * cols + j] *= c[j];
         }
-        matrixmultiply::dgemm(
+    }
+    // SAFETY: as above.
+    unsafe {
+        let d = cols as isize;
+        gemm(
+            cols,
             cols,
             n,
-            cols,
-            1.0 / n as f64,
-            x.as_ptr(),
-            1,
-            d,
-            x.as_ptr(),
-            d,
-            1,
-            0.0,
             xtx.as_mut_ptr(),
+            1,
+            d,
+            false,
+            x.as_ptr(),
             d,
             1,
+            x.as_ptr(),
+            1,
+            d,
+            0.0,
+            1.0 / n as f64,
+            false,
+            false,
+            false,
+            Parallelism::None,
         );
-        let _ = nn;
     }
     let xtx = xtx.iter().map(|&v| v as f32).collect();
     (w, xtx)

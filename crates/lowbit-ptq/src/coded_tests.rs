@@ -2,7 +2,7 @@
 //! [`crate::FormatQuantizer`] drives, with and without act-order + static groups, and for
 //! H = I they are the encoder's own parts (`format.coded_parts(format.encode(w))`).
 
-use crate::gptq_tests::{noise, problem};
+use crate::test_support::{gptq_problem as problem, noise};
 use crate::{FormatQuantizer, GptqOptions, GroupQuantizer, PtqError, gptq};
 
 /// INT sym/asym, NVFP4, MXFP4 (FLOOR/RCEIL), NF4, E2M1 with f32 scales, PO2 / SFP4 / Split87

@@ -3,41 +3,10 @@
 //! agree when every group starts a lazy block, dead columns quantize to +0, and GPTQ beats RTN
 //! on correlated inputs.
 
+use crate::test_support::gptq_problem as problem;
 use crate::{
-    FormatQuantizer, GptqOptions, GroupSource, PtqError, gptq, hessian, relative_output_error, rtn,
+    FormatQuantizer, GptqOptions, GroupSource, PtqError, gptq, relative_output_error, rtn,
 };
-
-/// Deterministic pseudo-random values in [−1, 1) (xorshift; no rand dependency).
-pub(crate) fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
-/// W [rows, cols] and the H of correlated inputs X = Z·A with unequal column scales.
-pub(crate) fn problem(rows: usize, cols: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
-    let w: Vec<f32> = noise(rows * cols, seed).iter().map(|v| 2.0 * v).collect();
-    let n = 4 * cols;
-    let z = noise(n * cols, seed + 1);
-    let a = noise(cols * cols, seed + 2);
-    let mut x = vec![0f32; n * cols];
-    for k in 0..n {
-        for j in 0..cols {
-            let mut s = z[k * cols + j];
-            for t in 0..cols {
-                s += 0.5 * z[k * cols + t] * a[t * cols + j] / (cols as f32).sqrt();
-            }
-            x[k * cols + j] = s * (1.0 + (j % 5) as f32 * 0.4);
-        }
-    }
-    (w, hessian(&x, cols, 64).unwrap())
-}
 
 fn eye(n: usize) -> Vec<f32> {
     (0..n * n)

@@ -120,7 +120,7 @@ pub fn rotate_hessian(h: &[f32], cols: usize, block: usize) -> Result<Vec<f32>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gptq_tests::noise;
+    use crate::test_support::noise;
 
     /// Direct product x·R with the explicit matrix, f64 sums.
     fn direct(w: &[f32], rows: usize, cols: usize, b: usize) -> Vec<f64> {

@@ -48,6 +48,8 @@ mod quantizer;
 mod scale_search;
 #[cfg(test)]
 mod scale_search_tests;
+#[cfg(test)]
+mod test_support;
 
 pub use aqlm::{AqlmOptions, AqlmResult, VqSpec, VqWeight, aqlm};
 pub use error::PtqError;

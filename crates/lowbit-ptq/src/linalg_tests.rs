@@ -168,7 +168,7 @@ fn not_positive_definite_is_an_error() {
 /// 1 % damping (condition numbers in the hundreds to thousands, like gptq's damped H).
 fn gram(n: usize) -> Vec<f32> {
     let rows = 2 * n + 4;
-    let z = crate::gptq_tests::noise(rows * n, n as u64 + 17);
+    let z = crate::test_support::noise(rows * n, n as u64 + 17);
     let x: Vec<f64> = (0..rows * n)
         .map(|i| {
             let (k, j) = (i / n, i % n);

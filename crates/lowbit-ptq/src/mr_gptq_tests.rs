@@ -2,7 +2,7 @@
 //! the rotated-basis error; on a layer with correlated inputs and outliers MR-GPTQ beats GPTQ
 //! for MXFP4 (and NVFP4); the stored weight has exact coded parts.
 
-use crate::gptq_tests::{noise, problem};
+use crate::test_support::{gptq_problem as problem, noise};
 use crate::{
     FormatQuantizer, GptqOptions, MrGptqOptions, PtqError, ScaleSearch, block_hadamard_rows, gptq,
     hessian, mr_gptq, relative_output_error, rotate_hessian,

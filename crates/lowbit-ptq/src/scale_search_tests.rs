@@ -2,7 +2,7 @@
 //! observer) never scores worse than absmax per block, keeps every scale representable (coded
 //! parts exact) and scores like FP-Quant where the scale needs no cast.
 
-use crate::gptq_tests::noise;
+use crate::test_support::noise;
 use crate::{FormatQuantizer, GroupQuantizer, MseEval, PtqError, ScaleSearch, rtn};
 
 const FORMATS: [&str; 8] = [

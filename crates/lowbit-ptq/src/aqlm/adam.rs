@@ -4,9 +4,10 @@
 //! amsgrad=True)` over codebooks and scales, loss `_compute_mse` = objective / d_out;
 //! reference choice 7).
 
-use super::objective::{decode_row, matmul_f32_into, matmul_f64_into};
+use super::objective::decode_row;
 use super::options::{VqWeight, check_problem};
 use crate::PtqError;
+use crate::dense::matmul_into;
 use rayon::prelude::*;
 
 /// Adam with AMSGrad over `[codebooks…, scales…]` (torch.optim.Adam, weight_decay 0), the
@@ -145,7 +146,7 @@ pub(crate) fn loss_and_grads(
                     *o = (a * s) as f64 - wv as f64;
                 }
             });
-            matmul_f64_into(d64, cols, x, cols, dx64);
+            matmul_into(d64, cols, x, cols, dx64);
         }
         GradXtx::F32(x) => {
             d32.resize(n, 0.0);
@@ -156,7 +157,7 @@ pub(crate) fn loss_and_grads(
                     *o = a * s - wv;
                 }
             });
-            matmul_f32_into(d32, cols, x, cols, dx32);
+            matmul_into(d32, cols, x, cols, dx32);
         }
     }
     let (d64, dx64, d32, dx32) = (&ws.d64, &ws.dx64, &ws.d32, &ws.dx32);

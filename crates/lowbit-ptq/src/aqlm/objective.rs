@@ -2,18 +2,18 @@
 //! official `AQEngine._compute_mse` divides it by d_out).
 //!
 //! Every parallel loop here runs over fixed chunks of `ROW_CHUNK` rows, each computed the same
-//! way whatever thread runs it, and sums are taken in chunk order: results do not depend on
-//! the number of threads.
+//! way whatever thread runs it, and sums are taken in chunk order; the GEMM is
+//! [`crate::dense::matmul_into`] (fixed row blocks too): results do not depend on the number of
+//! threads.
 
 use super::options::VqWeight;
 use super::spec::VqSpec;
 use crate::PtqError;
+use crate::dense::matmul_into;
 use rayon::prelude::*;
 
 /// Rows per parallel work item (fixed: the arithmetic must not depend on the thread count).
 pub(crate) const ROW_CHUNK: usize = 16;
-/// Rows per GEMM work item (large: each item packs the whole right-hand side once).
-const GEMM_CHUNK: usize = 256;
 
 /// `s · (C_0[b_0] + C_1[b_1] + …)` of one group into `out [G]`: the sum left to right in m, in
 /// f32, then one multiply — the order of the official `_dequantize_weight` (embedding_bag sum,
@@ -66,72 +66,6 @@ pub fn decode(v: &VqWeight) -> Result<Vec<f32>, PtqError> {
     Ok(decode_unchecked(v))
 }
 
-/// `c [m, n] = a [m, k] · b [k, n]` in f64 (row-major), parallel over fixed row chunks.
-pub(crate) fn matmul_f64(a: &[f64], m: usize, k: usize, b: &[f64], n: usize) -> Vec<f64> {
-    let mut c = vec![0f64; m * n];
-    matmul_f64_into(a, k, b, n, &mut c);
-    c
-}
-
-/// [`matmul_f64`] into `c [m, n]` (m = a.len() / k).
-pub(crate) fn matmul_f64_into(a: &[f64], k: usize, b: &[f64], n: usize, c: &mut [f64]) {
-    assert!(a.len() / k * n == c.len() && b.len() == k * n && a.len() % k == 0);
-    c.par_chunks_mut(GEMM_CHUNK * n)
-        .zip(a.par_chunks(GEMM_CHUNK * k))
-        .for_each(|(cc, ac)| {
-            let rows = ac.len() / k;
-            // SAFETY: the pointers and strides describe `ac` [rows, k], `b` [k, n] and `cc`
-            // [rows, n], row-major, all in bounds; `cc` does not alias the inputs.
-            unsafe {
-                matrixmultiply::dgemm(
-                    rows,
-                    k,
-                    n,
-                    1.0,
-                    ac.as_ptr(),
-                    k as isize,
-                    1,
-                    b.as_ptr(),
-                    n as isize,
-                    1,
-                    0.0,
-                    cc.as_mut_ptr(),
-                    n as isize,
-                    1,
-                );
-            }
-        });
-}
-
-/// `c [m, n] = a [m, k] · b [k, n]` in f32 (row-major) into `c`, parallel over fixed row chunks.
-pub(crate) fn matmul_f32_into(a: &[f32], k: usize, b: &[f32], n: usize, c: &mut [f32]) {
-    assert!(a.len() / k * n == c.len() && b.len() == k * n && a.len() % k == 0);
-    c.par_chunks_mut(GEMM_CHUNK * n)
-        .zip(a.par_chunks(GEMM_CHUNK * k))
-        .for_each(|(cc, ac)| {
-            let rows = ac.len() / k;
-            // SAFETY: as in `matmul_f64`.
-            unsafe {
-                matrixmultiply::sgemm(
-                    rows,
-                    k,
-                    n,
-                    1.0,
-                    ac.as_ptr(),
-                    k as isize,
-                    1,
-                    b.as_ptr(),
-                    n as isize,
-                    1,
-                    0.0,
-                    cc.as_mut_ptr(),
-                    n as isize,
-                    1,
-                );
-            }
-        });
-}
-
 /// For Ŵ and W `[rows, cols]`, with `D = Ŵ − W` (f64): the per-row objectives
 /// `D_r XᵀX D_rᵀ` (f64, from the f32 tensors as the reference's `row_objective`).
 pub(crate) struct Residual {
@@ -145,7 +79,8 @@ pub(crate) fn residual(w: &[f32], w_hat: &[f32], cols: usize, xtx64: &[f64]) -> 
         .zip(w.par_iter())
         .map(|(&a, &b)| a as f64 - b as f64)
         .collect();
-    let dx = matmul_f64(&d, rows, cols, xtx64, cols);
+    let mut dx = vec![0f64; rows * cols];
+    matmul_into(&d, cols, xtx64, cols, &mut dx);
     let rows_obj = d
         .par_chunks(cols)
         .zip(dx.par_chunks(cols))

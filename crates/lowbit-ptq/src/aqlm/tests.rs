@@ -6,45 +6,7 @@
 use super::nearest::{Query, argmin_block, scores};
 use super::*;
 use crate::PtqError;
-
-/// Deterministic pseudo-random values in [−1, 1) (xorshift).
-pub(super) fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
-/// W [rows, cols] and XᵀX/n of correlated inputs with unequal column scales.
-pub(super) fn problem(rows: usize, cols: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
-    let w = noise(rows * cols, seed);
-    let n = 4 * cols;
-    let z = noise(n * cols, seed + 1);
-    let a = noise(cols * cols, seed + 2);
-    let mut x = vec![0f64; n * cols];
-    for t in 0..n {
-        for j in 0..cols {
-            let mut s = z[t * cols + j] as f64;
-            for u in 0..cols {
-                s += 0.5 * (z[t * cols + u] * a[u * cols + j]) as f64 / (cols as f64).sqrt();
-            }
-            x[t * cols + j] = s * (1.0 + (j % 5) as f64 * 0.4);
-        }
-    }
-    let mut xtx = vec![0f32; cols * cols];
-    for p in 0..cols {
-        for q in 0..cols {
-            let s: f64 = (0..n).map(|t| x[t * cols + p] * x[t * cols + q]).sum();
-            xtx[p * cols + q] = (s / n as f64) as f32;
-        }
-    }
-    (w, xtx)
-}
+use crate::test_support::{aqlm_problem as problem, noise};
 
 pub(super) fn opts(name: &str) -> AqlmOptions {
     AqlmOptions {

@@ -2,9 +2,10 @@
 //! Adam GEMM close to f64, the relative-tolerance stop, typed errors for bad shapes and options
 //! (data helpers shared with `tests.rs`).
 
-use super::tests::{bits, opts, problem};
+use super::tests::{bits, opts};
 use super::*;
 use crate::PtqError;
+use crate::test_support::aqlm_problem as problem;
 
 #[test]
 fn independent_of_the_thread_count() {
