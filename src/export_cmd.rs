@@ -7,7 +7,9 @@
 //!   `transformers` loads; `lowbit eval` gives it the compressed model's NLL up to float
 //!   rounding. Online activation quantization has no HF equivalent: such a model is refused
 //!   unless `--drop-input-quant`.
-//! - `compressed-tensors`: see `export_ct`.
+//! - `compressed-tensors`: see `export_ct`. A model that quantizes its inputs online with NVFP4
+//!   exports as W4A4, whose static activation scales are calibrated on `--calib-text`
+//!   (`export_calib`).
 
 use crate::compress::DtypeArg;
 use anyhow::{Context, Result, bail};
@@ -43,6 +45,16 @@ pub struct ExportArgs {
     /// (`hf` only; the export then computes differently from the checkpoint).
     #[arg(long)]
     pub drop_input_quant: bool,
+    /// compressed-tensors W4A4 (a model with NVFP4 online input quantization): UTF-8 text whose
+    /// first windows calibrate each linear's static `input_global_scale`.
+    #[arg(long)]
+    pub calib_text: Option<PathBuf>,
+    /// Calibration windows of `--calib-text`.
+    #[arg(long, default_value_t = 16)]
+    pub calib_samples: usize,
+    /// Tokens per calibration window.
+    #[arg(long, default_value_t = 256)]
+    pub calib_seq_len: usize,
     /// Overwrite `--out` if it already holds a checkpoint.
     #[arg(long)]
     pub force: bool,
@@ -85,6 +97,12 @@ pub fn run(a: ExportArgs) -> Result<()> {
             a.out.display()
         );
     }
+    if a.format == ExportFormat::Hf && a.calib_text.is_some() {
+        bail!(
+            "--calib-text calibrates the activation scales of a compressed-tensors W4A4 export; \
+             --format hf stores no activation scales: drop --calib-text"
+        );
+    }
     let device = lowbit_train::device::parse_device("cpu")?;
     let loaded = load_dir(&a.checkpoint, &device)
         .with_context(|| format!("cannot load checkpoint {}", a.checkpoint.display()))?;
@@ -117,7 +135,40 @@ pub fn run(a: ExportArgs) -> Result<()> {
             save_dir_with(&model, &cfg, &a.out, &opts)?;
         }
         ExportFormat::CompressedTensors => {
-            crate::export_ct::export(&loaded, &a.out, store_dtype(a.dtype))?;
+            let scales = match (&a.calib_text, crate::export_ct::quantizes_inputs(&loaded)) {
+                (Some(text), true) => {
+                    let Some(tk) = loaded.tokenizer.as_ref() else {
+                        bail!(
+                            "{} has no tokenizer.json; calibrating the W4A4 activation scales \
+                             on --calib-text needs the model's tokenizer",
+                            loaded.dir.display()
+                        );
+                    };
+                    let tokenizer = tokenizers::Tokenizer::from_file(tk).map_err(|e| {
+                        anyhow::anyhow!("cannot read tokenizer {}: {e}", tk.display())
+                    })?;
+                    let calib = crate::export_calib::ActCalib {
+                        text: text.clone(),
+                        samples: a.calib_samples,
+                        seq_len: a.calib_seq_len,
+                    };
+                    Some(crate::export_calib::input_global_scales(
+                        &loaded.model,
+                        &tokenizer,
+                        &calib,
+                        &device,
+                    )?)
+                }
+                (Some(_), false) => {
+                    eprintln!(
+                        "note: no linear quantizes its input online; --calib-text is not used \
+                         (the export is weight-only)"
+                    );
+                    None
+                }
+                (None, _) => None,
+            };
+            crate::export_ct::export(&loaded, &a.out, store_dtype(a.dtype), scales.as_ref())?;
         }
     }
     copy_side_files(&loaded.dir, &a.out)?;

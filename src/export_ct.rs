@@ -4,10 +4,13 @@
 //! Every coded linear (or latent linear with a weight format, encoded here exactly as its fake
 //! quantization) goes into one `config_groups.group_0` scheme: NVFP4 → `nvfp4-pack-quantized`,
 //! MXFP4 → `mxfp4-pack-quantized`, INT4/INT8 → `pack-quantized`. Full-precision linears and
-//! `lm_head` are listed in `ignore`. What the package cannot express is refused with the list of
-//! what it can: other formats (multi-grid, NF4, VQ, sparse), lowbit's online Hadamard rotation
-//! (compressed-tensors has no transform for it here), online activation quantization, and
-//! models mixing formats.
+//! `lm_head` are listed in `ignore`. A model that quantizes its inputs online with NVFP4 over
+//! NVFP4 weights exports as W4A4 (`input_activations`, one calibrated `input_global_scale` per
+//! linear, see `export_calib`; the caller passes the scales). What the package cannot express
+//! is refused with the list of what it can: other formats (multi-grid, NF4, VQ, sparse),
+//! lowbit's online Hadamard rotation (compressed-tensors has no transform for it here), online
+//! activation quantization other than NVFP4 over NVFP4, and models mixing formats or mixing
+//! W4A4 with weight-only layers.
 
 use anyhow::{Context, Result, bail};
 use lowbit_export::{
@@ -18,7 +21,7 @@ use lowbit_formats::{CodedParts, Format, GridRegistry};
 use lowbit_nn::CompressedLinear;
 use lowbit_nn::hf::{LoadedModel, StoreDtype, config_to_json, quant_registry, state_dict};
 use lowbit_nn::weight::{CodedWeight, WeightRepr};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 const EXPRESSIBLE: &str = CT_EXPRESSIBLE;
@@ -68,8 +71,25 @@ fn dense(shape: Vec<usize>, v: &[f32], dtype: StoreDtype) -> CtTensor {
     }
 }
 
-/// Writes the compressed-tensors export of `loaded` into `out`.
-pub fn export(loaded: &LoadedModel, out: &Path, dtype: StoreDtype) -> Result<()> {
+/// Whether `loaded` quantizes any linear's input online (then the export is W4A4 and needs
+/// calibrated activation scales, or is refused).
+pub fn quantizes_inputs(loaded: &LoadedModel) -> bool {
+    loaded
+        .model
+        .linears()
+        .iter()
+        .any(|l| l.input_format.is_some() && layer_format(l, loaded).is_some())
+}
+
+/// Writes the compressed-tensors export of `loaded` into `out`. `input_scales` (layer name →
+/// `input_global_scale`, from `export_calib::input_global_scales`) is required when a layer
+/// quantizes its input online.
+pub fn export(
+    loaded: &LoadedModel,
+    out: &Path,
+    dtype: StoreDtype,
+    input_scales: Option<&BTreeMap<String, f32>>,
+) -> Result<()> {
     let reg = match &loaded.quantization {
         Some(qc) => quant_registry(qc)?,
         None => GridRegistry::builtin(),
@@ -77,18 +97,31 @@ pub fn export(loaded: &LoadedModel, out: &Path, dtype: StoreDtype) -> Result<()>
     let mut format: Option<String> = None;
     let mut ignore = vec!["lm_head".to_string()];
     let mut coded: Vec<&CompressedLinear> = Vec::new();
+    let mut w4a4: Option<bool> = None;
     for l in loaded.model.linears() {
         let Some(name) = layer_format(l, loaded) else {
             ignore.push(l.name.clone());
             continue;
         };
-        if let Some(f) = &l.input_format {
-            bail!(
-                "{} quantizes its input online ({}); the export writes weight-only schemes \
-                 (W4A16); export --format hf --drop-input-quant for a dense model",
+        let a4 = match &l.input_format {
+            Some(f) if f.name() == "nvfp4" && name == "nvfp4" => true,
+            Some(f) => bail!(
+                "{} quantizes its input online ({}) over `{name}` weights; compressed-tensors \
+                 expresses online activation quantization only as NVFP4 over NVFP4 weights (W4A4); \
+                 export --format hf --drop-input-quant for a dense model",
                 l.name,
                 f.name()
-            );
+            ),
+            None => false,
+        };
+        match w4a4 {
+            Some(prev) if prev != a4 => bail!(
+                "{} is {} but earlier layers are {}; one compressed-tensors scheme per export",
+                l.name,
+                if a4 { "W4A4" } else { "weight-only" },
+                if prev { "W4A4" } else { "weight-only" }
+            ),
+            _ => w4a4 = Some(a4),
         }
         if l.hadamard_block > 0 {
             bail!(
@@ -130,9 +163,23 @@ pub fn export(loaded: &LoadedModel, out: &Path, dtype: StoreDtype) -> Result<()>
     }
     let mut tensors: Vec<(String, CtTensor)> = Vec::new();
     let mut coded_names = Vec::new();
+    let mut config_scheme = scheme;
     for l in &coded {
         let parts = parts_of(l, &f)?;
-        tensors.extend(ct_layer_tensors(&l.name, &parts, &scheme)?);
+        let mut s = scheme;
+        if w4a4 == Some(true) {
+            let g = input_scales.and_then(|m| m.get(&l.name)).with_context(|| {
+                format!(
+                    "{} quantizes its input online (NVFP4 W4A4): the export needs its static \
+                     activation scale; add --calib-text FILE (and --calib-samples / \
+                     --calib-seq-len) so the export can calibrate it",
+                    l.name
+                )
+            })?;
+            s = s.with_input_global_scale(*g);
+            config_scheme = s;
+        }
+        tensors.extend(ct_layer_tensors(&l.name, &parts, &s)?);
         coded_names.push(format!("{}.", l.name));
     }
     for (name, t) in state_dict(&loaded.model)? {
@@ -149,7 +196,7 @@ pub fn export(loaded: &LoadedModel, out: &Path, dtype: StoreDtype) -> Result<()>
     let mut cfg = loaded.config.clone();
     cfg.compression = lowbit_nn::llama::CompressionPolicy::new();
     let mut v = config_to_json(&cfg, &loaded.special, dtype);
-    v["quantization_config"] = ct_quantization_config(&scheme, &ignore);
+    v["quantization_config"] = ct_quantization_config(&config_scheme, &ignore);
     let text = serde_json::to_string_pretty(&v)? + "\n";
     let tmp = out.join("config.json.tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;

@@ -5,6 +5,7 @@
 mod compress;
 mod data_cmd;
 mod eval_cmd;
+mod export_calib;
 mod export_cmd;
 mod export_ct;
 mod formats_cmd;

@@ -40,22 +40,58 @@ pub fn token_tensor(ids: &[u32], samples: usize, device: &Device) -> Tensor<2, I
 
 /// Sums XᵀX of every linear's input during a captured pass (on the device, by the backend's
 /// GEMM), keyed by layer name.
+///
+/// Linears that read the same tensor (q/k/v after one norm, gate/up after the other) share one
+/// sum: a layer whose input equals, value for value, the input of the layer recorded just before
+/// it reuses that layer's XᵀX instead of forming its own, so a Llama block costs four Hessian
+/// GEMMs instead of seven. Equality is checked by value (O(n·d), against the O(n·d²) GEMM it
+/// saves), so sharing never changes a Hessian: it is the same sum either way.
 #[derive(Default)]
 pub struct Hessians {
     sums: BTreeMap<String, (Tensor<2>, usize)>,
+    /// Layer name → the layer whose sum it reads (itself when it owns one).
+    owner: BTreeMap<String, String>,
+    /// The previous layer recorded and its input.
+    last: Option<(String, Tensor<2>)>,
+}
+
+/// Whether `a` and `b` hold the same values (same shape first).
+fn same(a: &Tensor<2>, b: &Tensor<2>) -> Result<bool, NnError> {
+    if a.dims() != b.dims() {
+        return Ok(false);
+    }
+    a.clone()
+        .equal(b.clone())
+        .all()
+        .try_into_scalar::<bool>()
+        .map_err(|e| NnError::Capture(format!("cannot compare calibration inputs: {e:?}")))
 }
 
 impl Recorder for Hessians {
     fn record(&mut self, l: &LayerView<'_>) -> Result<(), NnError> {
         let x = l.input.clone();
+        if let Some((prev, px)) = &self.last
+            && prev != l.name
+            && same(px, &x)?
+        {
+            let own = self
+                .owner
+                .get(prev)
+                .cloned()
+                .unwrap_or_else(|| prev.clone());
+            self.owner.insert(l.name.to_string(), own);
+            self.last = Some((l.name.to_string(), x));
+            return Ok(());
+        }
         let n = x.dims()[0];
-        let xtx = x.clone().transpose().matmul(x);
-        let e = self.sums.remove(l.name);
-        let v = match e {
+        let xtx = x.clone().transpose().matmul(x.clone());
+        let v = match self.sums.remove(l.name) {
             Some((s, k)) => (s + xtx, k + n),
             None => (xtx, n),
         };
         self.sums.insert(l.name.to_string(), v);
+        self.owner.insert(l.name.to_string(), l.name.to_string());
+        self.last = Some((l.name.to_string(), x));
         Ok(())
     }
 
@@ -68,7 +104,8 @@ impl Hessians {
     /// H = 2/n · XᵀX of layer `name` (row-major `[d_in, d_in]` on the host), GPTQ's Hessian of
     /// ‖WXᵀ − ŴXᵀ‖² (Frantar et al. 2023, Eq. 2), and the number of samples n.
     pub fn hessian(&self, name: &str) -> Result<(Vec<f32>, usize)> {
-        let Some((s, n)) = self.sums.get(name) else {
+        let own = self.owner.get(name).map_or(name, String::as_str);
+        let Some((s, n)) = self.sums.get(own) else {
             bail!("no calibration inputs reached {name}");
         };
         let h = s
@@ -78,5 +115,56 @@ impl Hessians {
             .try_into_vec_as::<f32>()
             .map_err(|e| anyhow::anyhow!("cannot read the Hessian of {name}: {e:?}"))?;
         Ok((h, *n))
+    }
+
+    /// How many distinct XᵀX sums were formed.
+    #[cfg(test)]
+    pub fn distinct(&self) -> usize {
+        self.sums.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view<'a>(name: &'a str, x: &Tensor<2>, w: &Tensor<2>) -> LayerView<'a> {
+        LayerView {
+            name,
+            input: x.clone(),
+            weight: w.clone(),
+            input_format: None,
+            weight_format: None,
+        }
+    }
+
+    /// q/k/v read one tensor, o another: two sums, and every layer's Hessian is exactly the one
+    /// formed from its own input alone.
+    #[test]
+    fn shared_inputs_share_one_hessian() {
+        let dev = Device::default();
+        let data = |seed: u64| {
+            let v: Vec<f32> = (0..24)
+                .map(|i| ((i as u64 * 7 + seed * 13) % 11) as f32 - 5.0)
+                .collect();
+            Tensor::<2>::from_data(TensorData::new(v, [6, 4]), &dev)
+        };
+        let (a, b) = (data(1), data(2));
+        let w = Tensor::<2>::zeros([3, 4], &dev);
+        let mut h = Hessians::default();
+        for (name, x) in [("q", &a), ("k", &a), ("v", &a), ("o", &b), ("gate", &a)] {
+            h.record(&view(name, x, &w)).unwrap();
+        }
+        // "gate" reads a's values again but after "o": it forms its own sum.
+        assert_eq!(h.distinct(), 3);
+        for (name, x) in [("q", &a), ("k", &a), ("v", &a), ("o", &b), ("gate", &a)] {
+            let mut alone = Hessians::default();
+            alone.record(&view(name, x, &w)).unwrap();
+            assert_eq!(
+                h.hessian(name).unwrap(),
+                alone.hessian(name).unwrap(),
+                "{name}"
+            );
+        }
     }
 }

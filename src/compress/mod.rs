@@ -7,11 +7,14 @@
 //! states gives every linear's inputs (all seven linears of a block from that one pass), each
 //! selected linear is compressed from its Hessian, and the block — now compressed — is run again
 //! to give the next block its inputs, so every layer is calibrated on what the already
-//! compressed layers before it produce. `compress.jsonl` gets one line per layer with its
+//! compressed layers before it produce. With `--finetune-epochs N` the coded block's continuous
+//! parameters are then fine-tuned to the full-precision block's outputs (`finetune`) before
+//! the next block's inputs are computed. `compress.jsonl` gets one line per layer with its
 //! relative output error ‖WXᵀ − ŴXᵀ‖²/‖WXᵀ‖² on the calibration inputs; a killed run resumes
 //! from the last finished block (`progress`).
 
-mod calib;
+pub(crate) mod calib;
+mod finetune;
 mod method;
 mod progress;
 mod run;
@@ -89,6 +92,20 @@ pub struct CompressArgs {
     /// AQLM: seed of the k-means start.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// AQLM-style block fine-tuning (§3.4): after a block is coded, train its continuous
+    /// parameters (codebooks, scales, norms) for at most this many epochs to match the
+    /// full-precision block's outputs (0: off; needs calibration text).
+    #[arg(long, default_value_t = 0)]
+    pub finetune_epochs: usize,
+    /// Block fine-tuning: Adam learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    pub finetune_lr: f64,
+    /// Block fine-tuning: calibration windows per minibatch.
+    #[arg(long, default_value_t = 4)]
+    pub finetune_batch: usize,
+    /// Block fine-tuning: stop after this many epochs without a better held-out loss.
+    #[arg(long, default_value_t = 3)]
+    pub finetune_patience: usize,
     /// Compress only linears whose HF name matches one of these globs (default: every linear
     /// inside the blocks).
     #[arg(long = "include")]

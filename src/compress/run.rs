@@ -1,6 +1,7 @@
 //! The block-by-block compression loop (see the module doc of `compress`).
 
 use super::calib::{Hessians, token_tensor, windows};
+use super::finetune::{FinetuneOptions, block_tensors, finetune_block, restore_block};
 use super::method::{Coded, MethodOptions, Target, check_compatible, compress_linear};
 use super::progress::{BlockRecord, ProgressDir, write_jsonl};
 use super::{CompressArgs, DtypeArg};
@@ -146,6 +147,26 @@ pub fn run(a: CompressArgs) -> Result<()> {
         ),
         (None, false) => None,
     };
+    let ft = FinetuneOptions {
+        epochs: a.finetune_epochs,
+        lr: a.finetune_lr,
+        batch: a.finetune_batch,
+        patience: a.finetune_patience,
+        seed: a.seed,
+    };
+    if ft.epochs > 0 && a.method != super::Method::Aqlm {
+        bail!(
+            "--finetune-epochs is AQLM's block fine-tuning (codebooks, row scales, norms); the \
+             block scales of scalar formats must stay representable in their stored type \
+             (E4M3, E8M0, …), so it is not offered with --method {}: drop --finetune-epochs",
+            a.method.name()
+        );
+    }
+    if ft.epochs > 0 && calib.is_none() {
+        bail!(
+            "--finetune-epochs fits blocks to their full-precision outputs on calibration text: add --calib-text FILE"
+        );
+    }
     let opts = MethodOptions {
         damp: a.damp,
         block_size: a.block_size,
@@ -167,6 +188,7 @@ pub fn run(a: CompressArgs) -> Result<()> {
         "calib_samples": a.calib_samples,
         "calib_seq_len": a.calib_seq_len,
         "options": serde_json::to_value(&opts)?,
+        "finetune": serde_json::to_value(ft)?,
         "layers": chosen,
     });
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -202,6 +224,10 @@ pub fn run(a: CompressArgs) -> Result<()> {
                 Some(spec) => load_coded_linear(l, spec, &reg, &tensors, &device),
                 None => Ok(l),
             })?;
+            if rec.records.iter().any(|r| r.get("finetune").is_some()) {
+                let b = model.layers[i].clone();
+                model.layers[i] = restore_block(b, i, &tensors)?;
+            }
             qc.layers.extend(rec.layers);
             records.extend(rec.records);
             done_layers += names.len() as u64;
@@ -222,15 +248,15 @@ pub fn run(a: CompressArgs) -> Result<()> {
             return Ok(());
         }
         // One full-precision pass of the block: every linear's inputs.
-        let hess = match &h {
+        // Its output is the fine-tuning target.
+        let (hess, target_out) = match &h {
             Some(x) => {
                 let (pass, rec) = with_recorder(Hessians::default(), || {
                     model.layers[i].forward(x.clone(), &rope)
                 })?;
-                pass?;
-                Some(rec)
+                (Some(rec), Some(pass?))
             }
-            None => None,
+            None => (None, None),
         };
         let mut coded: BTreeMap<String, CompressedLinear> = BTreeMap::new();
         let mut block = BlockRecord {
@@ -282,11 +308,33 @@ pub fn run(a: CompressArgs) -> Result<()> {
                 b.set_position(done_layers);
             }
         }
-        let mut tensors = BTreeMap::new();
-        for l in coded.values() {
-            tensors.extend(linear_tensors(l)?);
-        }
+        let coded_names: Vec<String> = coded.keys().cloned().collect();
         model = replace(model, coded)?;
+        let mut tensors = BTreeMap::new();
+        match (&h, target_out) {
+            (Some(x), Some(y)) if ft.epochs > 0 => {
+                let b = model.layers[i].clone();
+                let (b, rec) = finetune_block(b, x, &y, &rope, &ft, i, &device)?;
+                say(format!(
+                    "block {i}: fine-tuned {} epochs, block MSE {:.3e} -> {:.3e} ({:.1} s)",
+                    rec.epochs, rec.loss_before, rec.loss_after, rec.seconds
+                ));
+                model.layers[i] = b;
+                tensors = block_tensors(&model.layers[i], i)?;
+                block
+                    .records
+                    .push(json!({"block": i, "finetune": serde_json::to_value(&rec)?}));
+            }
+            _ => {
+                for l in model
+                    .linears()
+                    .iter()
+                    .filter(|l| coded_names.contains(&l.name))
+                {
+                    tensors.extend(linear_tensors(l)?);
+                }
+            }
+        }
         if let Some(x) = h.take() {
             h = Some(model.layers[i].forward(x, &rope)?);
         }
