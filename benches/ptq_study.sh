@@ -22,7 +22,7 @@ LOWBIT=${LOWBIT:-target/release/lowbit}
 INT_GROUP=${INT_GROUP:-64}
 FORMATS=${FORMATS:-"int4:block=$INT_GROUP,asym int3:block=$INT_GROUP,asym nvfp4 mxfp4 po2-nf4-default"}
 METHODS=${METHODS:-"rtn gptq mr-gptq"}
-VQ=${VQ:-"vq:2x8g8"}
+VQ=${VQ:-"vq:2x8g8"}  # AQLM rows, each without and with block fine-tuning
 [ -x "$LOWBIT" ] || cargo build --release -q --bin lowbit
 if [ ! -f "$CALIB" ] || [ ! -f "$HELD" ]; then
   python3 benches/gsm8k_text.py --out-dir "$(dirname "$CALIB")"
@@ -63,5 +63,17 @@ for f in $VQ; do
   c=$("$LOWBIT" compress --checkpoint "$CK" --format "$f" --method aqlm --calib-text "$CALIB" \
       --calib-samples 16 --calib-seq-len 256 --out "$dir" --force --progress quiet --json)
   row aqlm "$f" "$dir" "$c"
+done
+# AQLM with its block fine-tuning (codebooks, row scales and norms to the full-precision block
+# outputs; FT_EPOCHS most epochs, lr 1e-4, early stop after 3 epochs without a better held-out
+# loss): the row `aqlm+ft`.
+FT_EPOCHS=${FT_EPOCHS:-10}
+for f in $VQ; do
+  done_row aqlm+ft "$f" && continue
+  dir=$OUT/aqlm-ft-${f//[:=,]/_}
+  c=$("$LOWBIT" compress --checkpoint "$CK" --format "$f" --method aqlm --calib-text "$CALIB" \
+      --calib-samples 16 --calib-seq-len 256 --finetune-epochs "$FT_EPOCHS" --out "$dir" --force \
+      --progress quiet --json)
+  row aqlm+ft "$f" "$dir" "$c"
 done
 python3 benches/ptq_report.py "$ROWS"

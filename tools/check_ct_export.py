@@ -16,6 +16,11 @@ decompression to bf16 (`unpack_fp4_from_uint8`'s default dtype) and bf16 INT sca
 differ from lowbit's f32 decode by up to 2^-9 relative (README of lowbit-export, "Exactness").
 With f32 INT scales the weights are bit-exact and the difference is only matmul rounding.
 
+W4A4 exports (NVFP4 inputs): lowbit has no logits dump, so `--nll NLL` compares instead the
+mean next-token NLL of the export on TOKENS.json (one window) with lowbit eval's NLL on it
+(pass REFERENCE.npy as '-'); `--nll-tol` (relative, 1e-2) covers the bf16 FP4 decompression.
+benches/ct_w4a4_check.sh runs it.
+
 Helpers (not part of the check; for trying it without lowbit's own forward):
     --make-tiny-llama DIR              random LlamaForCausalLM (hidden 64, 2 layers, vocab 128), f32
     --dense-reference DENSE_DIR        write REFERENCE.npy from a dense checkpoint (e.g. the
@@ -75,6 +80,23 @@ def logits(model_dir: Path, ids: torch.Tensor, dequantize: bool = False,
     return out
 
 
+def check_nll(a: argparse.Namespace, qc: dict) -> int:
+    ids = tokens_of(a.tokens)
+    out = torch.from_numpy(logits(a.export_dir, ids, a.dequantize, getattr(torch, a.dtype)))
+    nll = torch.nn.functional.cross_entropy(out[:, :-1].reshape(-1, out.shape[-1]),
+                                            ids[:, 1:].reshape(-1)).item()
+    acts = qc.get("config_groups", {}).get("group_0", {}).get("input_activations")
+    rel = abs(nll - a.nll) / abs(a.nll)
+    print(f"format {qc.get('format')} (input_activations: {json.dumps(acts)}): transformers "
+          f"{transformers.__version__} NLL {nll:.6f} vs lowbit {a.nll:.6f} on {ids.shape[1] - 1} "
+          f"predictions: relative difference {rel:.2e} (tol {a.nll_tol:g})")
+    if rel > a.nll_tol:
+        print("FAIL")
+        return 1
+    print("PASS")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("export_dir", type=Path, nargs="?")
@@ -87,6 +109,9 @@ def main() -> int:
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                     help="dtype to load the model in (compressed-tensors' FP4 decompression "
                          "yields bf16 weights: without --dequantize FP4 exports need bfloat16)")
+    ap.add_argument("--nll", type=float, metavar="NLL",
+                    help="compare the mean next-token NLL with lowbit's instead of logits")
+    ap.add_argument("--nll-tol", type=float, default=1e-2, help="relative NLL tolerance")
     ap.add_argument("--make-tiny-llama", type=Path, metavar="DIR")
     ap.add_argument("--dense-reference", type=Path, metavar="DENSE_DIR")
     a = ap.parse_args()
@@ -105,6 +130,8 @@ def main() -> int:
         ap.error("EXPORT_DIR REFERENCE.npy TOKENS.json are required")
     cfg = json.loads((a.export_dir / "config.json").read_text())
     qc = cfg.get("quantization_config", {})
+    if a.nll is not None:
+        return check_nll(a, qc)
     got = logits(a.export_dir, tokens_of(a.tokens), a.dequantize, getattr(torch, a.dtype))
     ref = np.load(a.reference)
     if got.shape != ref.shape:
