@@ -10,9 +10,8 @@
 //! that amax. An exported model therefore matches lowbit exactly on inputs whose amax equals the
 //! calibrated one, and clips to the calibrated range (as vLLM does) otherwise.
 
-use crate::compress::calib::{token_tensor, windows};
-use crate::eval_cmd::encode;
-use anyhow::{Context, Result};
+use crate::compress::calib::token_tensor;
+use anyhow::Result;
 use burn::tensor::Device;
 use lowbit_formats::scale::GlobalScale;
 use lowbit_nn::NnError;
@@ -20,18 +19,6 @@ use lowbit_nn::capture::{LayerView, Recorder, with_recorder};
 use lowbit_nn::llama::Llama;
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use tokenizers::Tokenizer;
-
-/// Where the calibration windows of the activation scales come from.
-pub struct ActCalib {
-    /// UTF-8 text whose first `samples · seq_len` tokens are used.
-    pub text: PathBuf,
-    /// Windows.
-    pub samples: usize,
-    /// Tokens per window.
-    pub seq_len: usize,
-}
 
 /// Largest |input| of every linear over the captured passes.
 #[derive(Default)]
@@ -62,26 +49,22 @@ impl Recorder for InputAmax {
 }
 
 /// The `input_global_scale` (compressed-tensors' encode convention, 448·6 / amax) of every
-/// linear of `model`, from one pass per calibration window through the embedding and the
-/// blocks (the head reads no linear input that is exported).
+/// linear of `model`, from one pass per window of `seq_len` tokens of `ids` (from
+/// `compress::calib::read_windows`) through the embedding and the blocks (the head reads no
+/// linear input that is exported). One window per pass, as `lowbit eval` runs them: NVFP4's
+/// online tensor scale is per call, so a batch of windows would quantize differently.
 ///
 /// # Errors
-/// Unreadable or too short calibration text (the message names the file and the flags), or a
-/// failed forward pass.
+/// A failed forward pass or an unreadable input.
 pub fn input_global_scales(
     model: &Llama,
-    tokenizer: &Tokenizer,
-    calib: &ActCalib,
+    ids: &[u32],
+    seq_len: usize,
     device: &Device,
 ) -> Result<BTreeMap<String, f32>> {
-    let text = std::fs::read_to_string(&calib.text)
-        .with_context(|| format!("cannot read --calib-text {}", calib.text.display()))?;
-    let ids = encode(tokenizer, &text)?;
-    let what = calib.text.display().to_string();
-    let ids = windows(&ids, calib.samples, calib.seq_len, &what)?;
     let rope = model.rope();
     let mut rec = InputAmax::default();
-    for w in ids.chunks(calib.seq_len) {
+    for w in ids.chunks(seq_len) {
         let tokens = token_tensor(w, 1, device);
         let (pass, r) = with_recorder(rec, || -> Result<(), NnError> {
             let mut h = model.embed(tokens)?;

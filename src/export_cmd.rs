@@ -45,16 +45,10 @@ pub struct ExportArgs {
     /// (`hf` only; the export then computes differently from the checkpoint).
     #[arg(long)]
     pub drop_input_quant: bool,
-    /// compressed-tensors W4A4 (a model with NVFP4 online input quantization): UTF-8 text whose
+    /// compressed-tensors W4A4 (a model with NVFP4 online input quantization): the text whose
     /// first windows calibrate each linear's static `input_global_scale`.
-    #[arg(long)]
-    pub calib_text: Option<PathBuf>,
-    /// Calibration windows of `--calib-text`.
-    #[arg(long, default_value_t = 16)]
-    pub calib_samples: usize,
-    /// Tokens per calibration window.
-    #[arg(long, default_value_t = 256)]
-    pub calib_seq_len: usize,
+    #[command(flatten)]
+    pub calib: crate::compress::calib::CalibArgs,
     /// Overwrite `--out` if it already holds a checkpoint.
     #[arg(long)]
     pub force: bool,
@@ -97,7 +91,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
             a.out.display()
         );
     }
-    if a.format == ExportFormat::Hf && a.calib_text.is_some() {
+    if a.format == ExportFormat::Hf && a.calib.calib_text.is_some() {
         bail!(
             "--calib-text calibrates the activation scales of a compressed-tensors W4A4 export; \
              --format hf stores no activation scales: drop --calib-text"
@@ -135,7 +129,10 @@ pub fn run(a: ExportArgs) -> Result<()> {
             save_dir_with(&model, &cfg, &a.out, &opts)?;
         }
         ExportFormat::CompressedTensors => {
-            let scales = match (&a.calib_text, crate::export_ct::quantizes_inputs(&loaded)) {
+            let scales = match (
+                &a.calib.calib_text,
+                crate::export_ct::quantizes_inputs(&loaded),
+            ) {
                 (Some(text), true) => {
                     let Some(tk) = loaded.tokenizer.as_ref() else {
                         bail!(
@@ -147,15 +144,16 @@ pub fn run(a: ExportArgs) -> Result<()> {
                     let tokenizer = tokenizers::Tokenizer::from_file(tk).map_err(|e| {
                         anyhow::anyhow!("cannot read tokenizer {}: {e}", tk.display())
                     })?;
-                    let calib = crate::export_calib::ActCalib {
-                        text: text.clone(),
-                        samples: a.calib_samples,
-                        seq_len: a.calib_seq_len,
-                    };
+                    let ids = crate::compress::calib::read_windows(
+                        &tokenizer,
+                        text,
+                        a.calib.calib_samples,
+                        a.calib.calib_seq_len,
+                    )?;
                     Some(crate::export_calib::input_global_scales(
                         &loaded.model,
-                        &tokenizer,
-                        &calib,
+                        &ids,
+                        a.calib.calib_seq_len,
                         &device,
                     )?)
                 }

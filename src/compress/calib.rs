@@ -5,12 +5,46 @@
 //! its start, keeps the run reproducible without a seed and lets held-out text be "the rest of
 //! the file" or another file).
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use clap::Args;
 use lowbit_nn::NnError;
 use lowbit_nn::capture::{LayerView, Recorder};
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tokenizers::Tokenizer;
+
+/// `--calib-text`, `--calib-samples`, `--calib-seq-len`: the calibration windows of `lowbit
+/// compress` (every method but rtn) and of a W4A4 `lowbit export` (activation scales).
+#[derive(Args, Clone, Debug)]
+pub struct CalibArgs {
+    /// UTF-8 calibration text; its first `--calib-samples · --calib-seq-len` tokens are used.
+    #[arg(long)]
+    pub calib_text: Option<PathBuf>,
+    /// Calibration windows.
+    #[arg(long, default_value_t = 16)]
+    pub calib_samples: usize,
+    /// Tokens per calibration window.
+    #[arg(long, default_value_t = 256)]
+    pub calib_seq_len: usize,
+}
+
+/// The first `samples · seq_len` token ids of the text file `path` ([`windows`]).
+///
+/// # Errors
+/// An unreadable file, a tokenizer failure, or too short a text (naming the file and flags).
+pub fn read_windows(
+    tokenizer: &Tokenizer,
+    path: &Path,
+    samples: usize,
+    seq_len: usize,
+) -> Result<Vec<u32>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read calibration text {}", path.display()))?;
+    let ids = crate::eval_cmd::encode(tokenizer, &text)?;
+    windows(&ids, samples, seq_len, &path.display().to_string())
+}
 
 /// Token windows `[samples, seq_len]` from the start of `ids`.
 ///

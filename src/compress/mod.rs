@@ -52,15 +52,9 @@ pub struct CompressArgs {
     /// Output directory (the compressed checkpoint, with `compress.jsonl`).
     #[arg(long)]
     pub out: PathBuf,
-    /// UTF-8 calibration text (required by every method but rtn).
-    #[arg(long)]
-    pub calib_text: Option<PathBuf>,
-    /// Calibration windows.
-    #[arg(long, default_value_t = 16)]
-    pub calib_samples: usize,
-    /// Tokens per calibration window.
-    #[arg(long, default_value_t = 256)]
-    pub calib_seq_len: usize,
+    /// Calibration text (required by every method but rtn) and its windows.
+    #[command(flatten)]
+    pub calib: calib::CalibArgs,
     /// GPTQ damping, relative to the mean Hessian diagonal (`percdamp`).
     #[arg(long, default_value_t = 0.01)]
     pub damp: f32,

@@ -1,11 +1,11 @@
 //! The block-by-block compression loop (see the module doc of `compress`).
 
-use super::calib::{Hessians, token_tensor, windows};
+use super::calib::{Hessians, read_windows, token_tensor};
 use super::finetune::{FinetuneOptions, block_tensors, finetune_block, restore_block};
 use super::method::{Coded, MethodOptions, Target, check_compatible, compress_linear};
 use super::progress::{BlockRecord, ProgressDir, write_jsonl};
 use super::{CompressArgs, DtypeArg};
-use crate::eval_cmd::{encode, load_checkpoint};
+use crate::eval_cmd::load_checkpoint;
 use crate::train_cmd::ProgressArg;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -133,14 +133,14 @@ pub fn run(a: CompressArgs) -> Result<()> {
         );
     }
     // Calibration tokens.
-    let calib = match (&a.calib_text, a.method.calibrated()) {
-        (Some(p), _) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read calibration text {}", p.display()))?;
-            let ids = encode(&ck.tokenizer, &text)?;
-            let what = p.display().to_string();
-            Some(windows(&ids, a.calib_samples, a.calib_seq_len, &what)?)
-        }
+    let c = &a.calib;
+    let calib = match (&c.calib_text, a.method.calibrated()) {
+        (Some(p), _) => Some(read_windows(
+            &ck.tokenizer,
+            p,
+            c.calib_samples,
+            c.calib_seq_len,
+        )?),
         (None, true) => bail!(
             "--method {} needs calibration text: add --calib-text FILE",
             a.method.name()
@@ -183,10 +183,10 @@ pub fn run(a: CompressArgs) -> Result<()> {
         "checkpoint": std::fs::canonicalize(&ck.loaded.dir)?.display().to_string(),
         "format": tgt.name(),
         "method": a.method.name(),
-        "calib_text": a.calib_text.as_ref().map(|p| p.display().to_string()),
+        "calib_text": c.calib_text.as_ref().map(|p| p.display().to_string()),
         "calib_tokens": calib.as_ref().map(|c| c.len()),
-        "calib_samples": a.calib_samples,
-        "calib_seq_len": a.calib_seq_len,
+        "calib_samples": c.calib_samples,
+        "calib_seq_len": c.calib_seq_len,
         "options": serde_json::to_value(&opts)?,
         "finetune": serde_json::to_value(ft)?,
         "layers": chosen,
@@ -202,7 +202,7 @@ pub fn run(a: CompressArgs) -> Result<()> {
 
     let rope = model.rope().clone();
     let mut h = match &calib {
-        Some(c) => Some(model.embed(token_tensor(c, a.calib_samples, &device))?),
+        Some(t) => Some(model.embed(token_tensor(t, c.calib_samples, &device))?),
         None => None,
     };
     let n_blocks = model.layers.len();
@@ -348,8 +348,8 @@ pub fn run(a: CompressArgs) -> Result<()> {
     }
     qc.details = json!({
         "calib_text": settings["calib_text"],
-        "calib_samples": a.calib_samples,
-        "calib_seq_len": a.calib_seq_len,
+        "calib_samples": c.calib_samples,
+        "calib_seq_len": c.calib_seq_len,
         "options": settings["options"],
         "source": settings["checkpoint"],
     });
