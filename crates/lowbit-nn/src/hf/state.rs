@@ -225,24 +225,21 @@ impl ModuleMapper for Load<'_> {
     }
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let name = self.path.hf_name();
-        let Some(src) = self.source(&name, param.val().dims().to_vec()) else {
+        // `lazy_shape` / `transform_for_load` leave a lazily initialised parameter unmaterialised:
+        // a model built by `init` and then loaded never draws its random weights.
+        let Some(src) = self.source(&name, param.lazy_shape().to_vec()) else {
             return param;
         };
         // Float parameters take any stored element type (E4M3 scales, integer levels) by value.
         let values = src.to_f32();
-        param.map(|t| {
-            let device = t.device();
-            let fresh = Tensor::<D>::from_data(TensorData::new(values, src.shape.clone()), &device);
-            if t.is_require_grad() {
-                fresh.require_grad()
-            } else {
-                fresh
-            }
-        })
+        let device = param.lazy_device();
+        let fresh = Tensor::<D>::from_data(TensorData::new(values, src.shape.clone()), &device);
+        let id = param.id;
+        param.transform_for_load(fresh, id)
     }
     fn map_int<const D: usize>(&mut self, param: Param<Tensor<D, Int>>) -> Param<Tensor<D, Int>> {
         let name = self.path.hf_name();
-        let Some(src) = self.source(&name, param.val().dims().to_vec()) else {
+        let Some(src) = self.source(&name, param.lazy_shape().to_vec()) else {
             return param;
         };
         let Some(values) = src.to_i64() else {
@@ -253,10 +250,11 @@ impl ModuleMapper for Load<'_> {
             ));
             return param;
         };
-        param.map(|t| {
-            let device = t.device();
-            Tensor::<D, Int>::from_data(TensorData::new(values, src.shape.clone()), &device)
-        })
+        let device = param.lazy_device();
+        let fresh =
+            Tensor::<D, Int>::from_data(TensorData::new(values, src.shape.clone()), &device);
+        let id = param.id;
+        param.transform_for_load(fresh, id)
     }
 }
 
@@ -348,6 +346,9 @@ mod tests {
         assert_ne!(state_dict(&b).unwrap(), sd);
         let b = load_state_dict(b, &sd).unwrap();
         assert_eq!(state_dict(&b).unwrap(), sd);
+        // A model straight from `init` (parameters still lazy) loads to the same tensors.
+        let c = load_state_dict(cfg(false).init(&device).unwrap(), &sd).unwrap();
+        assert_eq!(state_dict(&c).unwrap(), sd);
     }
 
     #[test]
