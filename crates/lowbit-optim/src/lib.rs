@@ -6,6 +6,8 @@
 //! * [`adamw`] — its first implementation: AdamW keyed by HF parameter names, per-group
 //!   settings by name glob ([`ParamGroup`]), a named weight-decay rule for the default group.
 //! * [`norms`] — gradient norms and the global clip factor (every optimizer's step loop).
+//! * [`pv`] — PV-Tuning's update rules (Lamb-Adam direction, τ-subspace selection, scalar
+//!   projection and AQLM beam search), host math tested against a PyTorch reference.
 //! * [`grids`] — Lloyd-style learning of multi-grid formats (MPO2, the PO2(NF4) partner).
 
 pub mod adamw;
@@ -13,6 +15,7 @@ pub mod error;
 pub mod grids;
 pub mod norms;
 pub mod optimizer;
+pub mod pv;
 
 pub use adamw::{AdamW, AdamWConfig, GroupLr, LSQ_STEP_FLOOR, ParamGroup, WeightDecayRule};
 pub use error::OptimError;

@@ -46,6 +46,9 @@ pub struct ScalarCodes {
     pub weight_global_scale: Option<Param<Tensor<1>>>,
     /// Kept elements of a sparse composition (1 kept, 0 dropped), `[d_output, d_input]`.
     pub weight_mask: Option<Param<Tensor<2, Int>>>,
+    /// PV-Tuning's probe of the decoded weight (see [`CodedWeight::with_probe`]), `[d_output,
+    /// d_input]`; never stored.
+    pub weight_probe: Option<Param<Tensor<2>>>,
     /// Values per block along a row.
     pub block: usize,
     /// Bits per code.
@@ -64,6 +67,8 @@ pub struct VqCodes {
     pub weight_codebooks: Param<Tensor<3>>,
     /// Row scales `[d_output, 1]` (trained by the P-step).
     pub weight_scale: Param<Tensor<2>>,
+    /// PV-Tuning's probe of the decoded weight (see [`CodedWeight::with_probe`]); never stored.
+    pub weight_probe: Option<Param<Tensor<2>>>,
 }
 
 fn int_param<const D: usize>(
@@ -146,6 +151,7 @@ impl ScalarCodes {
                 let v = m.iter().map(|&k| k as i64).collect();
                 int_param(v, [rows, cols], device)
             }),
+            weight_probe: None,
             block,
             bits: p.code_bits,
             rule: p.rule,
@@ -254,11 +260,12 @@ impl ScalarCodes {
             }
             DecodeRule::Centred => level.mul(scale.clone()).sub(scale.mul_scalar(0.5)),
         };
-        match &self.weight_mask {
+        let w = match &self.weight_mask {
             // mask_fill writes +0, as Format::decode does (x · 0 would give −0 for x < 0).
             Some(m) => w.mask_fill(m.val().equal_elem(0), 0.0),
             None => w,
-        }
+        };
+        with_probe(w, &self.weight_probe)
     }
 }
 
@@ -297,6 +304,7 @@ impl VqCodes {
             weight_codes: int_param(codes, [rows, cols / group, m], device),
             weight_codebooks: float_param(codebooks, [m, entries, group], true, device),
             weight_scale: float_param(scales, [rows, 1], true, device),
+            weight_probe: None,
         })
     }
 
@@ -324,12 +332,54 @@ impl VqCodes {
             });
         }
         let w = sum.unwrap_or_else(|| Tensor::zeros([rows * groups, group], &books.device()));
-        w.reshape([rows, groups * group])
-            .mul(self.weight_scale.val())
+        let w = w
+            .reshape([rows, groups * group])
+            .mul(self.weight_scale.val());
+        with_probe(w, &self.weight_probe)
+    }
+}
+
+/// `w + probe` when a probe is attached (its value is 0, so only the gradient changes).
+fn with_probe(w: Tensor<2>, probe: &Option<Param<Tensor<2>>>) -> Tensor<2> {
+    match probe {
+        Some(p) => w.add(p.val()),
+        None => w,
     }
 }
 
 impl CodedWeight {
+    /// The same weight with (`on`) or without PV-Tuning's probe: a zero `[d_output, d_input]`
+    /// parameter added to the decoded weight. Its value changes nothing (`Ŵ + 0 = Ŵ`), but its
+    /// gradient is `G = ∂loss/∂Ŵ`, the gradient of the dense de-quantized weight that the
+    /// V-step's linearized update needs (algorithms.md §4.2 step 2) and that Burn does not keep
+    /// for intermediate tensors; P (scales, codebooks) still gets its gradient through the
+    /// decode, from the same backward pass. A probe is never part of a checkpoint: detach it
+    /// before saving.
+    pub fn with_probe(self, on: bool, device: &Device) -> Self {
+        let probe = |dims: [usize; 2]| {
+            on.then(|| Param::from_tensor(Tensor::<2>::zeros(dims, device)).set_require_grad(true))
+        };
+        let dims = self.dims();
+        match self {
+            CodedWeight::Scalar(mut s) => {
+                s.weight_probe = probe(dims);
+                CodedWeight::Scalar(s)
+            }
+            CodedWeight::Vq(mut v) => {
+                v.weight_probe = probe(dims);
+                CodedWeight::Vq(v)
+            }
+        }
+    }
+
+    /// The probe parameter, if attached ([`Self::with_probe`]).
+    pub fn probe(&self) -> Option<&Param<Tensor<2>>> {
+        match self {
+            CodedWeight::Scalar(s) => s.weight_probe.as_ref(),
+            CodedWeight::Vq(v) => v.weight_probe.as_ref(),
+        }
+    }
+
     /// The decoded weight `[d_output, d_input]`.
     pub fn decode(&self) -> Tensor<2> {
         match self {
