@@ -8,6 +8,7 @@ mod eval_cmd;
 mod export_calib;
 mod export_cmd;
 mod export_ct;
+mod finetune_cmd;
 mod formats_cmd;
 mod generate_cmd;
 mod grids;
@@ -57,6 +58,9 @@ enum Cmd {
     /// Post-training compression into a compressed checkpoint: `lowbit compress --checkpoint DIR
     /// --format int4:block=128 --method gptq --calib-text FILE --out DIR`.
     Compress(compress::CompressArgs),
+    /// Fine-tune a compressed checkpoint towards its teacher (PV-Tuning, STE, P-only):
+    /// `lowbit finetune --recipe pv-2bit --student DIR --teacher DIR --data-text FILE`.
+    Finetune(finetune_cmd::FinetuneArgs),
     /// Export a checkpoint for other tools: `lowbit export --checkpoint DIR --format
     /// hf|compressed-tensors --out DIR`.
     Export(export_cmd::ExportArgs),
@@ -79,6 +83,7 @@ fn main() {
         Cmd::Models(a) => models_cmd::run(a),
         Cmd::Compress(a) => compress::run(a),
         Cmd::Export(a) => export_cmd::run(a),
+        Cmd::Finetune(a) => finetune_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -47,6 +47,9 @@ pub enum OptimError {
     /// a zero norm: a zero would skip the clip and pass the non-finite guard unseen.
     #[error("gradient norms: cannot read the squared norms back from the device: {0}")]
     GradNorm(String),
+    /// The module could not be read or rebuilt (a V-step on a coded layer).
+    #[error("optimizer step: {0}")]
+    Module(String),
     /// A parameter group with a bad glob or setting.
     #[error("parameter group {index} (`{pattern}`): {message}")]
     Group {

@@ -33,6 +33,12 @@ pub trait OptimizerState {
     /// # Errors
     /// [`OptimError::Readback`] when a tensor cannot be read back from the device.
     fn state_dict(&self) -> Result<BTreeMap<String, HostTensor>, OptimError>;
+
+    /// Scalars the last step measured (PV-Tuning: codes changed, relative weight change), which
+    /// the step loop adds to the logged record. None by default.
+    fn step_scalars(&self) -> BTreeMap<String, f64> {
+        BTreeMap::new()
+    }
 }
 
 /// An optimizer of the parameters of a Burn module `M`, keyed by their HF names.
@@ -49,18 +55,12 @@ pub trait OptimizerState {
 ///   name glob ([`ParamGroup`](crate::ParamGroup)). It is also PV-Tuning's **P-step**
 ///   (algorithms.md §4.2 step 4): groups give the continuous parameters (codebooks, scales) and
 ///   the non-quantized ones their own `lr` and `betas`.
-/// * A **V-step** optimizer (PV-Tuning, algorithms.md §4.2 steps 4c–6; not built yet) updates
-///   integer code tensors, which carry no gradient. It would implement this trait as follows:
-///   `step` maps the module with a `ModuleMapper`; in `map_float` it reads the gradient `G` of
-///   each quantized layer's dense proxy `Ŵ` (a float parameter, so it is in `grads`), forms the
-///   target `T = Ŵ − code_lr·c·r·u` with its own Adam/Lamb moments of `Ŵ` (kept under
-///   `NAME.exp_avg*` like AdamW's), and in `map_int` — Burn visits `Param<Tensor<D, Int>>` there
-///   — replaces the layer's codes by the projection of `T` (nearest code / beam search on the
-///   τ-fraction of tiles that would change most), then rewrites `Ŵ = deq(codes, P)`. Its
-///   `state_dict` holds those moments by name (integer codes are model state, saved with the
-///   model, not optimizer state). P and V share one backward pass, so the step loop calls a
-///   P-step optimizer and then the V-step one with the same gradients (a composite optimizer
-///   that owns both and runs them in that order is itself an `Optimizer<M>`).
+/// * [`PvOptimizer`](crate::pv::PvOptimizer): PV-Tuning (algorithms.md §4.2). It owns an
+///   AdamW as its P-step and runs the V-step on the codes after it, from the same gradients:
+///   `G` of each coded layer comes from a zero probe on its decoded weight, the target is a
+///   Lamb-Adam step on the decoded weight (or a straight-through buffer), and the codes of the
+///   τ fraction of groups farthest from it are re-projected. Its state is AdamW's plus
+///   `NAME.v_exp_avg(_sq)` and `NAME.st_buffer` per coded layer (codes are model state).
 pub trait Optimizer<M: Module>: OptimizerState {
     /// One step; returns the updated module.
     ///
@@ -103,6 +103,9 @@ impl<O: OptimizerState + ?Sized> OptimizerState for Box<O> {
     }
     fn state_dict(&self) -> Result<BTreeMap<String, HostTensor>, OptimError> {
         (**self).state_dict()
+    }
+    fn step_scalars(&self) -> BTreeMap<String, f64> {
+        (**self).step_scalars()
     }
 }
 

@@ -9,15 +9,18 @@
 //! farthest from `T` ([`select`]): nearest level for scalar grids ([`scalar`], §4.5), L2 beam
 //! search for AQLM codebooks ([`vq`]).
 //!
-//! This module is host math on flat vectors, tested against `tools/pv_reference.py`
-//! (tests/fixtures/pv); the step loop integration is [`crate::pv`]'s caller's.
+//! The rules are host math on flat vectors, tested against `tools/pv_reference.py`
+//! (tests/fixtures/pv); [`step::PvOptimizer`] applies them to a Llama as the step loop's
+//! optimizer.
 
 pub mod lamb;
 pub mod scalar;
 pub mod select;
+pub mod step;
 pub mod vq;
 
 pub use lamb::{LambConfig, LambState, lamb_step};
 pub use scalar::{VStepStats, scalar_vstep};
 pub use select::{budget, top_k};
+pub use step::{PvOptimizer, VStepConfig};
 pub use vq::{VqHost, vq_vstep};

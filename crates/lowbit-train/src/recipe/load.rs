@@ -192,9 +192,13 @@ fn apply_set(t: &mut Table, set: &str, origins: &mut Origins) -> Result<(), Reci
     Ok(())
 }
 
-fn deserialize(t: Table, origins: &Origins, fallback: &str) -> Result<Recipe, RecipeError> {
+fn deserialize<T: serde::de::DeserializeOwned>(
+    t: Table,
+    origins: &Origins,
+    fallback: &str,
+) -> Result<T, RecipeError> {
     let de = Value::Table(t);
-    serde_path_to_error::deserialize::<_, Recipe>(de).map_err(|e| {
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         let key = if path == "." {
@@ -247,6 +251,25 @@ pub fn parse_recipe_str(text: &str, origin: &str) -> Result<Recipe, RecipeError>
     normalize(&mut r);
     super::validate::validate(&r, origin)?;
     Ok(r)
+}
+
+/// Loads a recipe of any schema `T` (e.g. `lowbit finetune`'s): resolves `extends` in
+/// `recipes_dir`, applies `sets`, deserializes with unknown keys rejected. Returns it with the
+/// origin of every dotted key (for validation errors that blame the right file) and the path.
+pub fn load_recipe_as<T: serde::de::DeserializeOwned>(
+    name_or_path: &str,
+    recipes_dir: &Path,
+    sets: &[String],
+) -> Result<(T, BTreeMap<String, String>, String), RecipeError> {
+    let path = resolve_path(name_or_path, recipes_dir)?;
+    let mut origins = Origins::new();
+    let mut table = load_table(&path, recipes_dir, 0, &mut origins)?;
+    for s in sets {
+        apply_set(&mut table, s, &mut origins)?;
+    }
+    let origin = path.display().to_string();
+    let recipe = deserialize(table, &origins, &origin)?;
+    Ok((recipe, origins, origin))
 }
 
 /// Loads recipe `name_or_path` (a name in `recipes_dir` or a path), applies `sets` in order and

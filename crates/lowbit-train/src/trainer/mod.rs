@@ -2,7 +2,8 @@
 //! evaluated and stored) with resume, gradient accumulation, data parallelism, the non-finite
 //! guard, AdamW, metrics and atomic checkpoints; [`LmTask`] and [`train`] are `lowbit train`'s.
 //!
-//! Files: `task.rs` (the trait), `lm.rs` (the LM task), `step_loop.rs` (the loop), `step.rs`
+//! Files: `task.rs` (the trait), `lm.rs` (the LM task), `distill.rs` (`lowbit finetune`'s
+//! task: a compressed student distilled from its teacher), `step_loop.rs` (the loop), `step.rs`
 //! (one step's gradients and the guard), `checkpointer.rs`, `resume.rs`, `runner.rs` (a whole run of
 //! any task), `run.rs` (`train`:
 //! recipe → LM task → loop), `build.rs` (recipe → model), `options.rs`, `state.rs`,
@@ -12,6 +13,7 @@ mod build;
 mod checkpointer;
 mod data;
 mod ddp;
+mod distill;
 mod error;
 mod grids;
 mod lm;
@@ -27,6 +29,7 @@ mod task;
 
 pub use build::{init_model, llama_config, llama_config_with};
 pub use data::{KNOWN_CORPORA, corpus_dirs, load_dataset, missing_corpora};
+pub use distill::{DistillLoss, DistillTask, kl_divergence};
 pub use error::TrainError;
 pub use lm::{LmTask, health_scalars, validation_loss};
 pub use options::{Progress, Resume, TrainOptions, TrainSummary};

@@ -229,6 +229,8 @@ pub(super) fn run_loop<T: Task>(
             if refused.is_some() {
                 extra.insert("non_finite".into(), 1.0);
                 extra.insert("non_finite_layers".into(), norms.non_finite().len() as f64);
+            } else {
+                extra.extend(opt.step_scalars());
             }
             let rec = Record {
                 step: state.step,
