@@ -31,6 +31,7 @@ use lowbit_nn::hf::{HostData, HostTensor};
 use lowbit_nn::llama::Llama;
 use lowbit_nn::weight::{CodedWeight, WeightRepr};
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// The V-step's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -189,7 +190,8 @@ impl OptimizerState for PvOptimizer {
     }
 
     /// Per coded layer: `codes_changed/<layer>` (fraction of code groups changed this step)
-    /// and `weight_change/<layer>` (‖Ŵ_new − Ŵ_old‖ / ‖Ŵ_old‖), plus their layer means.
+    /// and `weight_change/<layer>` (‖Ŵ_new − Ŵ_old‖ / ‖Ŵ_old‖), plus their layer means; the
+    /// wall seconds of the P-step (`p_step_s`) and of the V-step (`v_step_s`).
     fn step_scalars(&self) -> BTreeMap<String, f64> {
         self.stats.clone()
     }
@@ -219,11 +221,15 @@ impl Optimizer<Llama> for PvOptimizer {
             g_of.insert(l.name.clone(), (g, w));
         }
         // 2. P-step.
+        let t0 = Instant::now();
         let module = self.p.step(module, grads, lr, grad_scale)?;
         self.stats.clear();
+        self.stats
+            .insert("p_step_s".into(), t0.elapsed().as_secs_f64());
         let Some(cfg) = self.v else {
             return Ok(module);
         };
+        let t1 = Instant::now();
         // 3. V-step per layer.
         let mut err = None;
         let mut sums = (0.0, 0.0, 0usize);
@@ -277,6 +283,9 @@ impl Optimizer<Llama> for PvOptimizer {
         if let Some(e) = err {
             return Err(e);
         }
+        // Wall time of the V-step (probe read-back excluded), for its share of a step.
+        self.stats
+            .insert("v_step_s".into(), t1.elapsed().as_secs_f64());
         if sums.2 > 0 {
             let n = sums.2 as f64;
             self.stats.insert("codes_changed".into(), sums.0 / n);
