@@ -102,14 +102,17 @@ fn check_pair(
 fn p_step(r: &FinetuneRecipe) -> Result<AdamW> {
     let (t, f) = (&r.train, &r.finetune);
     let code_lr = if f.train_code_params { 1.0 } else { 0.0 };
-    let mut groups: Vec<ParamGroup> = [
-        "*.weight_scale",
-        "*.weight_zero_point",
-        "*.weight_codebooks",
-    ]
-    .iter()
-    .map(|p| ParamGroup::new(*p).with_lr_scale(code_lr))
-    .collect();
+    // The recipe's own groups first (the first matching group decides).
+    let mut groups: Vec<ParamGroup> = f.groups.clone();
+    groups.extend(
+        [
+            "*.weight_scale",
+            "*.weight_zero_point",
+            "*.weight_codebooks",
+        ]
+        .iter()
+        .map(|p| ParamGroup::new(*p).with_lr_scale(code_lr)),
+    );
     if !f.train_non_quantized {
         groups.push(ParamGroup::new("*").with_lr_scale(0.0));
     }

@@ -16,9 +16,9 @@ pub fn budget(tau: f64, n: usize) -> usize {
     ((tau * n as f64).ceil() as usize).clamp(1, n)
 }
 
-/// Indices of the `k` largest `scores`, largest first, ties by the lower index. Entries that are
-/// NaN or `-∞` (groups that cannot change, e.g. pruned weights) are never chosen, so fewer than
-/// `k` may come back.
+/// Indices of the `k` largest `scores`, largest first, ties by the lower index; when `k` covers
+/// every entry, all of them in index order. Entries that are NaN or `-∞` (groups that cannot
+/// change, e.g. pruned weights) are never chosen, so fewer than `k` may come back.
 pub fn top_k(scores: &[f32], k: usize) -> Vec<usize> {
     let order = |a: &usize, b: &usize| -> Ordering {
         scores[*b]
@@ -32,6 +32,10 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<usize> {
     let k = k.min(idx.len());
     if k == 0 {
         return Vec::new();
+    }
+    if k == idx.len() {
+        // Every group is chosen: no ranking (the official code skips it at τ = 1 too).
+        return idx;
     }
     if k < idx.len() {
         idx.select_nth_unstable_by(k - 1, order);
@@ -60,10 +64,14 @@ mod tests {
         let s: Vec<f32> = (0..97).map(|i| ((i * 37) % 11) as f32 - 3.0).collect();
         let mut all: Vec<usize> = (0..s.len()).collect();
         all.sort_by(|&a, &b| s[b].partial_cmp(&s[a]).unwrap().then(a.cmp(&b)));
-        for k in [0, 1, 5, 33, 97, 200] {
-            assert_eq!(top_k(&s, k), all[..k.min(97)].to_vec(), "k = {k}");
+        for k in [0, 1, 5, 33, 96] {
+            assert_eq!(top_k(&s, k), all[..k].to_vec(), "k = {k}");
         }
+        let every: Vec<usize> = (0..97).collect();
+        assert_eq!(top_k(&s, 97), every);
+        assert_eq!(top_k(&s, 200), every);
         let blocked = [1.0, f32::NEG_INFINITY, 3.0, f32::NAN];
-        assert_eq!(top_k(&blocked, 4), vec![2, 0]);
+        assert_eq!(top_k(&blocked, 1), vec![2]);
+        assert_eq!(top_k(&blocked, 4), vec![0, 2]);
     }
 }

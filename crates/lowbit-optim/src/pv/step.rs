@@ -26,10 +26,11 @@ use crate::{AdamW, OptimError, Optimizer, OptimizerState};
 use burn::module::Param;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use lowbit_nn::CompressedLinear;
+use lowbit_formats::CodedParts;
 use lowbit_nn::hf::{HostData, HostTensor};
 use lowbit_nn::llama::Llama;
 use lowbit_nn::weight::{CodedWeight, WeightRepr};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -114,48 +115,110 @@ impl PvOptimizer {
     }
 }
 
-/// The V-step of one coded layer towards `target` (moved codes written back).
-fn vstep_layer(
-    name: &str,
-    mut l: CompressedLinear,
-    target: &[f32],
-    cfg: &VStepConfig,
-) -> Result<(CompressedLinear, VStepStats), OptimError> {
-    let nn = |e: lowbit_nn::NnError| OptimError::Module(format!("{name}: {e}"));
-    let stats = match &mut l.weight {
-        WeightRepr::Coded(CodedWeight::Scalar(s)) => {
-            let mut parts = s.to_parts().map_err(nn)?;
-            let (_, st) = scalar_vstep(&mut parts, target, cfg.tau);
-            let codes = parts.codes.iter().map(|&c| i64::from(c)).collect();
-            s.weight_codes = replace_int(&s.weight_codes, codes, [parts.rows, parts.cols]);
-            st
+/// A coded layer's codes and decode parameters on the host.
+enum HostCodes {
+    Scalar(CodedParts),
+    Vq(VqHost),
+}
+
+impl HostCodes {
+    fn read(name: &str, c: &CodedWeight) -> Result<Self, OptimError> {
+        Ok(match c {
+            CodedWeight::Scalar(s) => HostCodes::Scalar(
+                s.to_parts()
+                    .map_err(|e| OptimError::Module(format!("{name}: {e}")))?,
+            ),
+            CodedWeight::Vq(v) => {
+                let [rows, groups, m] = v.weight_codes.val().dims();
+                let [_, k, group] = v.weight_codebooks.val().dims();
+                let codes = host_int(v.weight_codes.val(), &format!("{name}.weight_codes"))?;
+                HostCodes::Vq(VqHost {
+                    rows,
+                    cols: groups * group,
+                    m,
+                    k,
+                    group,
+                    codes: codes.iter().map(|&c| c as u32).collect(),
+                    codebooks: host(
+                        v.weight_codebooks.val().reshape([m * k, group]),
+                        &format!("{name}.weight_codebooks"),
+                    )?,
+                    scales: host(v.weight_scale.val(), &format!("{name}.weight_scale"))?,
+                })
+            }
+        })
+    }
+
+    /// The decoded weight (the host decodes equal the tensor decodes bit for bit).
+    fn decode(&self) -> Vec<f32> {
+        match self {
+            HostCodes::Scalar(p) => p.decode(),
+            HostCodes::Vq(w) => w.decode(),
         }
-        WeightRepr::Coded(CodedWeight::Vq(v)) => {
-            let what = format!("{name}.weight_codes");
-            let [rows, groups, m] = v.weight_codes.val().dims();
-            let [_, k, group] = v.weight_codebooks.val().dims();
-            let codes = host_int(v.weight_codes.val(), &what)?;
-            let mut w = VqHost {
-                rows,
-                cols: groups * group,
-                m,
-                k,
-                group,
-                codes: codes.iter().map(|&c| c as u32).collect(),
-                codebooks: host(
-                    v.weight_codebooks.val().reshape([m * k, group]),
-                    &format!("{name}.weight_codebooks"),
-                )?,
-                scales: host(v.weight_scale.val(), &format!("{name}.weight_scale"))?,
-            };
-            let (_, st) = vq_vstep(&mut w, target, cfg.tau, cfg.beam_size);
-            let codes = w.codes.iter().map(|&c| i64::from(c)).collect();
-            v.weight_codes = replace_int(&v.weight_codes, codes, [rows, groups, m]);
-            st
+    }
+
+    fn vstep(&mut self, target: &[f32], cfg: &VStepConfig) -> VStepStats {
+        match self {
+            HostCodes::Scalar(p) => scalar_vstep(p, target, cfg.tau).1,
+            HostCodes::Vq(w) => vq_vstep(w, target, cfg.tau, cfg.beam_size).1,
         }
-        WeightRepr::Latent(_) => VStepStats::default(),
-    };
-    Ok((l, stats))
+    }
+
+    /// Writes the codes into `c` (same parameter ids).
+    fn write(&self, c: &mut CodedWeight) {
+        match (self, c) {
+            (HostCodes::Scalar(p), CodedWeight::Scalar(s)) => {
+                let codes = p.codes.iter().map(|&c| i64::from(c)).collect();
+                s.weight_codes = replace_int(&s.weight_codes, codes, [p.rows, p.cols]);
+            }
+            (HostCodes::Vq(w), CodedWeight::Vq(v)) => {
+                let codes = w.codes.iter().map(|&c| i64::from(c)).collect();
+                let shape = [w.rows, w.cols / w.group, w.m];
+                v.weight_codes = replace_int(&v.weight_codes, codes, shape);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One layer's V-step: inputs read from the module, host work, results.
+struct Job {
+    name: String,
+    g: Vec<f32>,
+    w_old: Vec<f32>,
+    codes: HostCodes,
+    state: VLayer,
+    stats: VStepStats,
+    rel: f64,
+}
+
+impl Job {
+    /// `T` = one Lamb-Adam step from Z (δ < 1) or Ŵ_old, the codes projected towards it, Z
+    /// pulled towards the new Ŵ by δ.
+    fn run(&mut self, cfg: &VStepConfig) {
+        let mut x = if cfg.delta_decay < 1.0 {
+            self.state
+                .buffer
+                .take()
+                .unwrap_or_else(|| self.w_old.clone())
+        } else {
+            self.w_old.clone()
+        };
+        lamb_step(&mut x, &self.g, &mut self.state.lamb, &cfg.lamb);
+        self.stats = self.codes.vstep(&x, cfg);
+        let w_new = self.codes.decode();
+        if cfg.delta_decay < 1.0 {
+            if cfg.delta_decay > 0.0 {
+                let d = cfg.delta_decay as f32;
+                x.iter_mut()
+                    .zip(&w_new)
+                    .for_each(|(z, &w)| *z = d * w + (1.0 - d) * *z);
+            }
+            self.state.buffer = Some(x);
+        }
+        let diff: Vec<f32> = w_new.iter().zip(&self.w_old).map(|(a, b)| a - b).collect();
+        self.rel = (sq_norm(&diff) / sq_norm(&self.w_old).max(f64::MIN_POSITIVE)).sqrt();
+    }
 }
 
 impl OptimizerState for PvOptimizer {
@@ -230,58 +293,42 @@ impl Optimizer<Llama> for PvOptimizer {
             return Ok(module);
         };
         let t1 = Instant::now();
-        // 3. V-step per layer.
-        let mut err = None;
-        let mut sums = (0.0, 0.0, 0usize);
+        // 3. V-step: read every probed layer to the host, step the layers in parallel (each
+        //    is independent, so the result does not depend on the thread count), write back.
+        let mut jobs = Vec::new();
+        for l in module.linears() {
+            let (Some((g, w_old)), Some(c)) = (g_of.remove(&l.name), l.weight.coded()) else {
+                continue;
+            };
+            jobs.push(Job {
+                codes: HostCodes::read(&l.name, c)?,
+                state: self.layers.remove(&l.name).unwrap_or_default(),
+                name: l.name.clone(),
+                g,
+                w_old,
+                stats: VStepStats::default(),
+                rel: 0.0,
+            });
+        }
+        jobs.par_iter_mut().for_each(|j| j.run(&cfg));
+        let by_name: BTreeMap<String, Job> =
+            jobs.into_iter().map(|j| (j.name.clone(), j)).collect();
         let module = module
-            .map_linears(|name, l| {
-                let Some((g, w_old)) = g_of.get(name) else {
-                    return Ok(l);
-                };
-                let mut state = self.layers.remove(name).unwrap_or_default();
-                let mut x = if cfg.delta_decay < 1.0 {
-                    state.buffer.take().unwrap_or_else(|| w_old.clone())
-                } else {
-                    w_old.clone()
-                };
-                lamb_step(&mut x, g, &mut state.lamb, &cfg.lamb);
-                let (l, st) = match vstep_layer(name, l.clone(), &x, &cfg) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        err = Some(e);
-                        return Ok(l);
-                    }
-                };
-                let w_new = match l.weight.coded().map(|c| host(c.decode().detach(), name)) {
-                    Some(Ok(w)) => w,
-                    Some(Err(e)) => {
-                        err = Some(e);
-                        return Ok(l);
-                    }
-                    None => w_old.clone(),
-                };
-                if cfg.delta_decay < 1.0 {
-                    if cfg.delta_decay > 0.0 {
-                        let d = cfg.delta_decay as f32;
-                        x.iter_mut()
-                            .zip(&w_new)
-                            .for_each(|(z, &w)| *z = d * w + (1.0 - d) * *z);
-                    }
-                    state.buffer = Some(x);
+            .map_linears(|name, mut l| {
+                if let (Some(j), WeightRepr::Coded(c)) = (by_name.get(name), &mut l.weight) {
+                    j.codes.write(c);
                 }
-                self.layers.insert(name.to_string(), state);
-                let diff: Vec<f32> = w_new.iter().zip(w_old).map(|(a, b)| a - b).collect();
-                let rel = (sq_norm(&diff) / sq_norm(w_old).max(f64::MIN_POSITIVE)).sqrt();
-                let frac = st.changed as f64 / st.groups.max(1) as f64;
-                let short = name.trim_start_matches("model.");
-                self.stats.insert(format!("codes_changed/{short}"), frac);
-                self.stats.insert(format!("weight_change/{short}"), rel);
-                sums = (sums.0 + frac, sums.1 + rel, sums.2 + 1);
                 Ok(l)
             })
             .map_err(|e| OptimError::Module(e.to_string()))?;
-        if let Some(e) = err {
-            return Err(e);
+        let mut sums = (0.0, 0.0, 0usize);
+        for (name, j) in by_name {
+            let frac = j.stats.changed as f64 / j.stats.groups.max(1) as f64;
+            let short = name.trim_start_matches("model.");
+            self.stats.insert(format!("codes_changed/{short}"), frac);
+            self.stats.insert(format!("weight_change/{short}"), j.rel);
+            sums = (sums.0 + frac, sums.1 + j.rel, sums.2 + 1);
+            self.layers.insert(name, j.state);
         }
         // Wall time of the V-step (probe read-back excluded), for its share of a step.
         self.stats

@@ -58,6 +58,12 @@ pub struct FinetuneSection {
     /// full precision).
     #[serde(default = "yes")]
     pub train_non_quantized: bool,
+    /// P-step parameter groups by HF-name glob, each with its own lr (`{ scale = f }` of the
+    /// schedule or `{ fixed = f }`), betas, ε and weight decay; tried in order before the
+    /// built-in ones (`*.weight_scale`, `*.weight_zero_point`, `*.weight_codebooks`), e.g.
+    /// `groups = [{ pattern = "*.weight_codebooks", lr = { scale = 0.5 }, betas = [0.0, 0.95] }]`.
+    #[serde(default)]
+    pub groups: Vec<lowbit_optim::ParamGroup>,
     /// `kl` (KL(teacher ‖ student)) or `ce` (next-token cross-entropy).
     #[serde(default = "default_loss")]
     pub loss: crate::trainer::DistillLoss,
