@@ -109,9 +109,48 @@ fn p_only_keeps_codes_and_lowers_the_kl() {
     let before = codes(&su.student);
     assert!(!before.is_empty());
     assert_eq!(codes(&dir.join("step-00000006")), before);
-    // The step-6 checkpoint is a compressed checkpoint eval reads.
-    let nll = nll(&dir.join("step-00000006"), &su.text);
-    assert!(nll.is_finite());
+    // The step-6 checkpoint is a compressed checkpoint eval reads and export writes out dense
+    // (the same NLL from stock-layout weights).
+    let step = dir.join("step-00000006");
+    let coded = nll(&step, &su.text);
+    let hf = su.root.join("hf");
+    ok(&lowbit(&[
+        "export",
+        "--checkpoint",
+        s(&step),
+        "--format",
+        "hf",
+        "--out",
+        s(&hf),
+    ]));
+    assert!(
+        (nll(&hf, &su.text) - coded).abs() < 1e-4,
+        "export changes the model"
+    );
+}
+
+/// `finetune.groups` come first: a group freezing every scale and zero point leaves them as
+/// they were while the rest trains.
+#[test]
+fn parameter_groups_freeze_what_they_match() {
+    let su = setup();
+    let freeze = [
+        "finetune.groups=[{ pattern = \"*.weight_scale\", lr = { scale = 0.0 } }, { pattern = \"*.weight_zero_point\", lr = { scale = 0.0 } }]",
+    ];
+    ok(&finetune(&su, "p-only-2bit", "g", &freeze, &[]));
+    let parts = |d: &Path| -> Vec<(Vec<f32>, Vec<f32>)> {
+        checkpoint_parts(d)
+            .into_iter()
+            .map(|(_, p)| (p.scales, p.zeros))
+            .collect()
+    };
+    let dir = run_dir(&su, "g").join("step-00000006");
+    assert_eq!(parts(&dir), parts(&su.student));
+    let norm = |d: &Path| {
+        lowbit_nn::hf::read_safetensors(&d.join("model.safetensors")).unwrap()["model.norm.weight"]
+            .clone()
+    };
+    assert_ne!(norm(&dir), norm(&su.student), "the norms still train");
 }
 
 #[test]
