@@ -10,13 +10,10 @@ use lowbit_nn::hf::load_dir;
 use lowbit_optim::pv::{LambConfig, PvOptimizer, VStepConfig};
 use lowbit_optim::{AdamW, AdamWConfig, ParamGroup};
 use lowbit_train::recipe::{FinetuneMethod, FinetuneRecipe, load_finetune_recipe};
-use lowbit_train::schedule::OneCycle;
 use lowbit_train::trainer::{
-    BURN_VERSION, DistillTask, LoopConfig, Progress, Resume, ResumeCheck, RngState, SamplerState,
-    TaskRun, TrainError, TrainOptions, TrainState, train_task,
+    DistillTask, LoopConfig, ResumeCheck, TaskRun, TrainError, TrainState, train_task,
 };
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
 /// Arguments of `lowbit finetune`.
 #[derive(Args)]
@@ -246,65 +243,12 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "finetune".into())
     });
-    let mut opts = TrainOptions::new(a.out.join(&run_name));
-    opts.resume = match a.resume.as_deref() {
-        None => Resume::Never,
-        Some("auto") => Resume::Auto,
-        Some(p) => Resume::From(PathBuf::from(p)),
-    };
+    let mut opts =
+        crate::train_cmd::run_options(a.out.join(&run_name), a.resume.as_deref(), a.progress)?;
     opts.stop_after = a.stop_after;
-    opts.progress = match a.progress {
-        ProgressArg::Auto => Progress::Auto,
-        ProgressArg::Lines => Progress::Lines,
-        ProgressArg::Quiet => Progress::Quiet,
-    };
-    let stop = opts.stop.clone();
-    ctrlc::set_handler(move || {
-        if stop.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after this step; writing a checkpoint (Ctrl-C again to abort)");
-    })
-    .context("cannot install the Ctrl-C handler")?;
-    let fresh_state = TrainState {
-        version: 1,
-        step: 0,
-        optimizer_steps: 0,
-        tokens_seen: 0,
-        sampler: SamplerState {
-            cursor: 0,
-            micro_batch: micro,
-            micro_batches,
-            seq_len: t.seq_len,
-        },
-        rng: RngState {
-            init_seed: t.seed,
-            data_seed: t.seed,
-        },
-        grids: Default::default(),
-        recipe_sha256: String::new(),
-        lowbit_version: env!("CARGO_PKG_VERSION").into(),
-        burn_version: BURN_VERSION.into(),
-        last_loss: None,
-        last_val_loss: None,
-    };
+    let fresh_state = TrainState::fresh(t.seed, micro, micro_batches, t.seq_len);
     let run = TaskRun {
-        loop_cfg: LoopConfig {
-            steps: t.steps,
-            schedule: OneCycle {
-                max_lr: t.lr,
-                total: t.steps,
-                warmup_frac: t.warmup_frac,
-                initial_div: t.initial_lr_div,
-                final_frac: t.final_lr_frac,
-            },
-            micro_batches,
-            grad_clip: t.grad_clip,
-            on_non_finite: t.on_non_finite,
-            eval_every: recipe.eval.every_steps,
-            log_every: recipe.log.every_steps,
-            checkpoint_every: recipe.checkpoint.every_steps,
-        },
+        loop_cfg: LoopConfig::from_sections(t, &recipe.eval, &recipe.log, &recipe.checkpoint),
         optimizer: Box::new(PvOptimizer::new(p_step(&recipe)?, v_step)),
         keep_last: recipe.checkpoint.keep_last,
         recipe_toml: &text,
@@ -326,32 +270,5 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
         seq_len: t.seq_len,
     };
     let s = train_task(&task, run, &opts, &mut check)?;
-    for w in &s.warnings {
-        eprintln!("warning: {w}");
-    }
-    if a.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "run_dir": s.run_dir, "steps": s.steps, "tokens": s.tokens,
-                "final_loss": s.final_loss, "val_loss": s.val_loss, "val_ppl": s.val_ppl,
-                "wall_s": s.wall_s, "tok_s": s.tok_s, "interrupted": s.interrupted,
-                "checkpoint": s.checkpoint,
-            })
-        );
-    } else {
-        println!("run dir     {}", s.run_dir.display());
-        println!("steps       {} ({} tokens)", s.steps, s.tokens);
-        if let (Some(v), Some(p)) = (s.val_loss, s.val_ppl) {
-            println!("val nll     {v:.4} (ppl {p:.2})");
-        }
-        println!("wall time   {:.1} s ({:.0} tok/s)", s.wall_s, s.tok_s);
-        if let Some(c) = &s.checkpoint {
-            println!("checkpoint  {}", c.display());
-        }
-    }
-    if s.interrupted {
-        std::process::exit(130);
-    }
-    Ok(())
+    crate::train_cmd::finish(&s, a.json)
 }

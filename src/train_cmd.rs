@@ -94,14 +94,38 @@ pub fn run(a: TrainArgs) -> Result<()> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "run".into())
     });
-    let mut opts = TrainOptions::new(a.out.join(&run_name));
-    opts.resume = match a.resume.as_deref() {
+    let mut opts = run_options(a.out.join(&run_name), a.resume.as_deref(), a.progress)?;
+    opts.allow_recipe_change = a.allow_recipe_change;
+    let data = trainer::load_dataset(&recipe.data, root)?;
+    eprintln!(
+        "run {}: {} steps × {} tokens, corpus {} ({} train / {} val tokens, vocab {})",
+        opts.run_dir.display(),
+        recipe.train.steps,
+        recipe.train.batch_size * recipe.train.seq_len,
+        recipe.data.corpus,
+        data.train.len(),
+        data.val.len(),
+        data.tokenizer.vocab_size()
+    );
+    let s = trainer::train(&recipe, &text, &data, &opts)?;
+    finish(&s, a.json)
+}
+
+/// Options of a run in `run_dir`: `--resume` (`auto` or a checkpoint path), the progress
+/// display, and a Ctrl-C handler that finishes the current step and checkpoints (a second
+/// Ctrl-C aborts). Shared by `train` and `finetune`.
+pub fn run_options(
+    run_dir: PathBuf,
+    resume: Option<&str>,
+    progress: ProgressArg,
+) -> Result<TrainOptions> {
+    let mut opts = TrainOptions::new(run_dir);
+    opts.resume = match resume {
         None => Resume::Never,
         Some("auto") => Resume::Auto,
         Some(p) => Resume::From(PathBuf::from(p)),
     };
-    opts.allow_recipe_change = a.allow_recipe_change;
-    opts.progress = match a.progress {
+    opts.progress = match progress {
         ProgressArg::Auto => Progress::Auto,
         ProgressArg::Lines => Progress::Lines,
         ProgressArg::Quiet => Progress::Quiet,
@@ -115,22 +139,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
         eprintln!("\nstopping after this step; writing a checkpoint (Ctrl-C again to abort)");
     })
     .context("cannot install the Ctrl-C handler")?;
-    let data = trainer::load_dataset(&recipe.data, root)?;
-    eprintln!(
-        "run {}: {} steps × {} tokens, corpus {} ({} train / {} val tokens, vocab {})",
-        opts.run_dir.display(),
-        recipe.train.steps,
-        recipe.train.batch_size * recipe.train.seq_len,
-        recipe.data.corpus,
-        data.train.len(),
-        data.val.len(),
-        data.tokenizer.vocab_size()
-    );
-    let s = trainer::train(&recipe, &text, &data, &opts)?;
+    Ok(opts)
+}
+
+/// Prints a run's warnings and summary (JSON with `json`); exits 130 if it was interrupted.
+pub fn finish(s: &trainer::TrainSummary, json: bool) -> Result<()> {
     for w in &s.warnings {
         eprintln!("warning: {w}");
     }
-    if a.json {
+    if json {
         let v = serde_json::json!({
             "run_dir": s.run_dir, "steps": s.steps, "tokens": s.tokens,
             "final_loss": s.final_loss, "val_loss": s.val_loss, "val_ppl": s.val_ppl,

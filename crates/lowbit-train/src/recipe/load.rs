@@ -279,14 +279,7 @@ pub fn load_recipe(
     recipes_dir: &Path,
     sets: &[String],
 ) -> Result<Recipe, RecipeError> {
-    let path = resolve_path(name_or_path, recipes_dir)?;
-    let mut origins = Origins::new();
-    let mut table = load_table(&path, recipes_dir, 0, &mut origins)?;
-    for s in sets {
-        apply_set(&mut table, s, &mut origins)?;
-    }
-    let origin = path.display().to_string();
-    let mut recipe = deserialize(table, &origins, &origin)?;
+    let (mut recipe, origins, origin) = load_recipe_as::<Recipe>(name_or_path, recipes_dir, sets)?;
     normalize(&mut recipe);
     super::validate::validate_with_origins(&recipe, &origin, &origins)?;
     Ok(recipe)

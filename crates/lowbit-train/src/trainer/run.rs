@@ -8,11 +8,10 @@ use super::lm::LmTask;
 use super::options::{TrainOptions, TrainSummary};
 use super::resume::check_resume_recipe;
 use super::runner::{ResumeCheck, TaskRun, train_task};
-use super::state::{BURN_VERSION, RngState, SamplerState, TrainState};
+use super::state::TrainState;
 use super::step_loop::LoopConfig;
 use crate::checkpoint::CheckpointStore;
 use crate::recipe::Recipe;
-use crate::schedule::OneCycle;
 use lowbit_data::{Sampler, TokenDataset};
 use lowbit_optim::{AdamW, AdamWConfig};
 use std::path::Path;
@@ -68,45 +67,10 @@ pub fn train(
         micro,
         seq_len: t.seq_len,
     };
-    let fresh_state = TrainState {
-        version: 1,
-        step: 0,
-        optimizer_steps: 0,
-        tokens_seen: 0,
-        sampler: SamplerState {
-            cursor: 0,
-            micro_batch: micro,
-            micro_batches,
-            seq_len: t.seq_len,
-        },
-        rng: RngState {
-            init_seed: t.seed,
-            data_seed: t.seed,
-        },
-        grids: super::grids::state_grids(&cfg),
-        recipe_sha256: String::new(),
-        lowbit_version: env!("CARGO_PKG_VERSION").into(),
-        burn_version: BURN_VERSION.into(),
-        last_loss: None,
-        last_val_loss: None,
-    };
+    let mut fresh_state = TrainState::fresh(t.seed, micro, micro_batches, t.seq_len);
+    fresh_state.grids = super::grids::state_grids(&cfg);
     let run = TaskRun {
-        loop_cfg: LoopConfig {
-            steps: t.steps,
-            schedule: OneCycle {
-                max_lr: t.lr,
-                total: t.steps,
-                warmup_frac: t.warmup_frac,
-                initial_div: t.initial_lr_div,
-                final_frac: t.final_lr_frac,
-            },
-            micro_batches,
-            grad_clip: t.grad_clip,
-            on_non_finite: t.on_non_finite,
-            eval_every: recipe.eval.every_steps,
-            log_every: recipe.log.every_steps,
-            checkpoint_every: recipe.checkpoint.every_steps,
-        },
+        loop_cfg: LoopConfig::from_sections(t, &recipe.eval, &recipe.log, &recipe.checkpoint),
         optimizer: Box::new(AdamW::new(AdamWConfig {
             beta1: t.beta1,
             beta2: t.beta2,

@@ -65,6 +65,35 @@ pub struct TrainState {
 pub const BURN_VERSION: &str = "0.22.1";
 
 impl TrainState {
+    /// The state of step 0 of a run: micro-batches of `micro` × `seq_len` tokens,
+    /// `micro_batches` per step, every stream seeded by `seed`, no grids.
+    pub fn fresh(seed: u64, micro: usize, micro_batches: usize, seq_len: usize) -> Self {
+        Self {
+            version: 1,
+            step: 0,
+            optimizer_steps: 0,
+            tokens_seen: 0,
+            sampler: SamplerState {
+                cursor: 0,
+                micro_batch: micro,
+                micro_batches,
+                seq_len,
+            },
+            rng: RngState {
+                init_seed: seed,
+                data_seed: seed,
+            },
+            grids: Default::default(),
+            recipe_sha256: String::new(),
+            lowbit_version: env!("CARGO_PKG_VERSION").into(),
+            burn_version: BURN_VERSION.into(),
+            last_loss: None,
+            last_val_loss: None,
+        }
+    }
+}
+
+impl TrainState {
     /// Reads and checks `state.json`.
     pub fn read(path: &Path) -> Result<Self, TrainError> {
         let text = std::fs::read_to_string(path).map_err(super::error::io_err(path))?;

@@ -43,6 +43,34 @@ pub struct LoopConfig {
     pub checkpoint_every: u64,
 }
 
+impl LoopConfig {
+    /// The settings of a recipe's `train`, `eval`, `log` and `checkpoint` sections (OneCycle
+    /// schedule over `train.steps`).
+    pub fn from_sections(
+        t: &crate::recipe::TrainSection,
+        eval: &crate::recipe::EvalSection,
+        log: &crate::recipe::LogSection,
+        checkpoint: &crate::recipe::CheckpointSection,
+    ) -> Self {
+        Self {
+            steps: t.steps,
+            schedule: OneCycle {
+                max_lr: t.lr,
+                total: t.steps,
+                warmup_frac: t.warmup_frac,
+                initial_div: t.initial_lr_div,
+                final_frac: t.final_lr_frac,
+            },
+            micro_batches: t.grad_accum.max(1),
+            grad_clip: t.grad_clip,
+            on_non_finite: t.on_non_finite,
+            eval_every: eval.every_steps,
+            log_every: log.every_steps,
+            checkpoint_every: checkpoint.every_steps,
+        }
+    }
+}
+
 /// Where the loop starts: fresh, or restored from a checkpoint.
 pub struct Start<M> {
     /// The model (on the autodiff device).
