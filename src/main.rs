@@ -13,6 +13,7 @@ mod formats_cmd;
 mod generate_cmd;
 mod grids;
 mod import_cmd;
+mod judge;
 mod models_cmd;
 mod quantize_cmd;
 mod scaling;
@@ -61,6 +62,8 @@ enum Cmd {
     /// Fine-tune a compressed checkpoint towards its teacher (PV-Tuning, STE, P-only):
     /// `lowbit finetune --recipe pv-2bit --student DIR --teacher DIR --data-text FILE`.
     Finetune(finetune_cmd::FinetuneArgs),
+    /// AutoJudge: `lowbit judge task|mine|features|train|eval` (judge decoding).
+    Judge(judge::JudgeArgs),
     /// Export a checkpoint for other tools: `lowbit export --checkpoint DIR --format
     /// hf|compressed-tensors --out DIR`.
     Export(export_cmd::ExportArgs),
@@ -84,6 +87,7 @@ fn main() {
         Cmd::Compress(a) => compress::run(a),
         Cmd::Export(a) => export_cmd::run(a),
         Cmd::Finetune(a) => finetune_cmd::run(a),
+        Cmd::Judge(a) => judge::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
