@@ -91,8 +91,15 @@ pub fn rows(lines: &[Line]) -> Vec<Row> {
 pub fn summarise(lines: &[Line]) -> String {
     let rows = rows(lines);
     let base = rows.iter().find(|r| r.mode == "target").map(|r| r.wall_s);
+    // Per-problem speed-ups (the same problem's target-only wall-clock over this mode's): their
+    // median and 10–90 % range are the spread of the pooled ratio.
+    let target_wall: std::collections::HashMap<&str, f64> = lines
+        .iter()
+        .filter(|l| l.mode == "target")
+        .map(|l| (l.id.as_str(), l.wall_s))
+        .collect();
     let mut s = String::from(
-        "| mode | threshold / K | problems | accuracy | accepted tokens / cycle | target calls / problem | wall s | speed-up vs target |\n|---|---|---|---|---|---|---|---|\n",
+        "| mode | threshold / K | problems | accuracy | accepted tokens / cycle | target calls / problem | wall s | speed-up vs target | per-problem speed-up: median [p10, p90] |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         let t = r
@@ -103,8 +110,21 @@ pub fn summarise(lines: &[Line]) -> String {
             .filter(|_| r.wall_s > 0.0)
             .map(|b| format!("{:.2}×", b / r.wall_s))
             .unwrap_or_else(|| "–".into());
+        let per: Vec<f64> = lines
+            .iter()
+            .filter(|l| l.mode == r.mode && l.threshold == r.threshold && l.wall_s > 0.0)
+            .filter_map(|l| target_wall.get(l.id.as_str()).map(|t| t / l.wall_s))
+            .collect();
+        let spread = match (
+            lowbit_judge::head::quantile(&per, 0.5),
+            lowbit_judge::head::quantile(&per, 0.1),
+            lowbit_judge::head::quantile(&per, 0.9),
+        ) {
+            (Some(m), Some(lo), Some(hi)) => format!("{m:.2}× [{lo:.2}, {hi:.2}]"),
+            _ => "–".into(),
+        };
         s.push_str(&format!(
-            "| {} | {t} | {} | {:.1}% | {:.2} | {:.1} | {:.1} | {speed} |\n",
+            "| {} | {t} | {} | {:.1}% | {:.2} | {:.1} | {:.1} | {speed} | {spread} |\n",
             r.mode,
             r.n,
             100.0 * r.accuracy,

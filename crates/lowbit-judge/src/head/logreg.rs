@@ -8,6 +8,7 @@ use crate::error::JudgeError;
 use argmin::core::{CostFunction, Error, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
+use std::cell::RefCell;
 
 /// Coefficients and intercept.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,9 +52,24 @@ struct Problem<'a> {
     y: &'a [bool],
     cols: usize,
     c: f64,
+    /// The last (θ, objective, gradient): argmin asks for the cost and the gradient at the same
+    /// point separately, and one pass over the rows computes both.
+    last: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
 }
 
 impl Problem<'_> {
+    /// [`Problem::eval`], reusing the last result at the same θ.
+    fn eval_cached(&self, theta: &[f64]) -> (f64, Vec<f64>) {
+        if let Some((t, f, g)) = self.last.borrow().as_ref()
+            && t.as_slice() == theta
+        {
+            return (*f, g.clone());
+        }
+        let (f, g) = self.eval(theta);
+        *self.last.borrow_mut() = Some((theta.to_vec(), f, g.clone()));
+        (f, g)
+    }
+
     /// Objective and gradient at θ = [w; b].
     fn eval(&self, theta: &[f64]) -> (f64, Vec<f64>) {
         let n = self.y.len() as f64;
@@ -83,7 +99,7 @@ impl CostFunction for Problem<'_> {
     type Param = Vec<f64>;
     type Output = f64;
     fn cost(&self, p: &Vec<f64>) -> Result<f64, Error> {
-        Ok(self.eval(p).0)
+        Ok(self.eval_cached(p).0)
     }
 }
 
@@ -91,7 +107,7 @@ impl Gradient for Problem<'_> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
     fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, Error> {
-        Ok(self.eval(p).1)
+        Ok(self.eval_cached(p).1)
     }
 }
 
@@ -122,10 +138,24 @@ pub fn fit_logreg(
             "features hold NaN or infinite values".into(),
         ));
     }
-    let problem = Problem { x, y, cols, c };
-    let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
+    let problem = Problem {
+        x,
+        y,
+        cols,
+        c,
+        last: RefCell::new(None),
+    };
+    // argmin runs the line search without an iteration limit and, by default, with no upper
+    // bound on the step: on a flat objective (w ≈ 0 at tiny C, where a gradient below `tol` is
+    // not representable in the cost) it then extrapolates without end. A bounded step makes
+    // Moré–Thuente stop at the bound, and a cost change of a few ulps — no progress left in
+    // f64 — ends the run (scipy's L-BFGS-B, under sklearn, has the like `ftol` test).
+    let line_search = MoreThuenteLineSearch::new()
+        .with_bounds(f64::EPSILON.sqrt() * 1e-4, 1e8)
+        .map_err(|e| JudgeError::Solver(e.to_string()))?;
+    let solver = LBFGS::new(line_search, 10)
         .with_tolerance_grad(tol)
-        .and_then(|s| s.with_tolerance_cost(0.0))
+        .and_then(|s| s.with_tolerance_cost(4.0 * f64::EPSILON))
         .map_err(|e| JudgeError::Solver(e.to_string()))?;
     let res = Executor::new(problem, solver)
         .configure(|s| s.param(vec![0.0; cols + 1]).max_iters(max_iter))
@@ -163,6 +193,7 @@ mod tests {
             y: &y,
             cols: 2,
             c: 0.7,
+            last: RefCell::new(None),
         };
         let theta = [0.2, -0.4, 0.1];
         let (_, g) = p.eval(&theta);
