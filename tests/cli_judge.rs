@@ -25,6 +25,31 @@ fn model(dir: &Path, d: usize, layers: usize, seed: u64) {
     .unwrap();
 }
 
+/// `lowbit judge SUB --target T --draft D INPUT_FLAG INPUT --out OUT EXTRA…`.
+fn pair(
+    sub: &str,
+    t: &Path,
+    d: &Path,
+    input: (&str, &Path),
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "judge",
+        sub,
+        "--target",
+        s(t),
+        "--draft",
+        s(d),
+        input.0,
+        s(input.1),
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    lowbit(&args)
+}
+
 #[test]
 fn pipeline_runs_and_lossless_modes_reproduce_the_target() {
     let tmp = tempfile::tempdir().unwrap();
@@ -46,24 +71,21 @@ fn pipeline_runs_and_lossless_modes_reproduce_the_target() {
 
     let labels = tmp.path().join("labels.jsonl");
     let mine = |limit: &str| {
-        lowbit(&[
-            "judge",
+        pair(
             "mine",
-            "--target",
-            s(&t),
-            "--draft",
-            s(&d),
-            "--data",
-            s(&data),
-            "--out",
-            s(&labels),
-            "--limit",
-            limit,
-            "--max-new-tokens",
-            "24",
-            "--progress",
-            "quiet",
-        ])
+            &t,
+            &d,
+            ("--data", &data),
+            &labels,
+            &[
+                "--limit",
+                limit,
+                "--max-new-tokens",
+                "24",
+                "--progress",
+                "quiet",
+            ],
+        )
     };
     ok(&mine("2"));
     assert_eq!(jsonl(&labels).len(), 2);
@@ -112,30 +134,27 @@ fn pipeline_runs_and_lossless_modes_reproduce_the_target() {
     assert!(out.contains("validation ROC-AUC"), "{out}");
 
     let res = tmp.path().join("res.jsonl");
-    ok(&lowbit(&[
-        "judge",
+    ok(&pair(
         "eval",
-        "--target",
-        s(&t),
-        "--draft",
-        s(&d),
-        "--head",
-        s(&head),
-        "--data",
-        s(&data),
-        "--window",
-        "3",
-        "--thresholds",
-        "0,0.5",
-        "--topk",
-        "2",
-        "--max-new-tokens",
-        "20",
-        "--out",
-        s(&res),
-        "--progress",
-        "quiet",
-    ]));
+        &t,
+        &d,
+        ("--data", &data),
+        &res,
+        &[
+            "--head",
+            s(&head),
+            "--window",
+            "3",
+            "--thresholds",
+            "0,0.5",
+            "--topk",
+            "2",
+            "--max-new-tokens",
+            "20",
+            "--progress",
+            "quiet",
+        ],
+    ));
     let lines = jsonl(&res);
     assert_eq!(lines.len(), 4 * 5);
     let mut target_text = HashMap::new();
@@ -194,34 +213,12 @@ fn bad_inputs_name_the_file_and_the_fix() {
     let data = tmp.path().join("p.jsonl");
     ok(&lowbit(&["judge", "task", "--n", "2", "--out", s(&data)]));
     let labels = tmp.path().join("l.jsonl");
-    let e = err(&lowbit(&[
-        "judge",
-        "mine",
-        "--target",
-        s(&t),
-        "--draft",
-        s(&d),
-        "--data",
-        s(&data),
-        "--out",
-        s(&labels),
-    ]));
+    let e = err(&pair("mine", &t, &d, ("--data", &data), &labels, &[]));
     assert!(e.contains("do not share a vocabulary"), "{e}");
 
     let empty = tmp.path().join("empty.jsonl");
     std::fs::write(&empty, "\n").unwrap();
-    let e = err(&lowbit(&[
-        "judge",
-        "mine",
-        "--target",
-        s(&t),
-        "--draft",
-        s(&t),
-        "--data",
-        s(&empty),
-        "--out",
-        s(&labels),
-    ]));
+    let e = err(&pair("mine", &t, &t, ("--data", &empty), &labels, &[]));
     assert!(
         e.contains("empty.jsonl") && e.contains("no problems"),
         "{e}"
@@ -232,18 +229,7 @@ fn bad_inputs_name_the_file_and_the_fix() {
         "{\"question\": \"q\", \"answer\": \"#### 1\"}\n{\"question\": 3}\n",
     )
     .unwrap();
-    let e = err(&lowbit(&[
-        "judge",
-        "eval",
-        "--target",
-        s(&t),
-        "--draft",
-        s(&t),
-        "--data",
-        s(&bad),
-        "--out",
-        s(&labels),
-    ]));
+    let e = err(&pair("eval", &t, &t, ("--data", &bad), &labels, &[]));
     assert!(e.contains("bad.jsonl:2:"), "{e}");
     let e = err(&lowbit(&[
         "judge",
@@ -256,18 +242,8 @@ fn bad_inputs_name_the_file_and_the_fix() {
         s(&data),
     ]));
     assert!(e.contains("arithmetic"), "{e}");
-    let e = err(&lowbit(&[
-        "judge",
-        "features",
-        "--target",
-        s(&t),
-        "--draft",
-        s(&t),
-        "--labels",
-        s(&tmp.path().join("none.jsonl")),
-        "--out",
-        s(&labels),
-    ]));
+    let none = tmp.path().join("none.jsonl");
+    let e = err(&pair("features", &t, &t, ("--labels", &none), &labels, &[]));
     assert!(e.contains("judge mine"), "{e}");
     let e = err(&lowbit(&[
         "judge",

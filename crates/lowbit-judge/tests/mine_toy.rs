@@ -8,14 +8,20 @@ use lowbit_judge::features::Features;
 use lowbit_judge::mine::{MineConfig, mine};
 use toy::*;
 
-#[test]
-fn formatting_only_draft_gets_every_mismatch_labelled_unimportant() {
-    let mut target = Toy::new(TARGET);
-    let mut draft = Toy::new(Style {
+/// The rule-based pair: the target, and a draft with the target's answer shifted by
+/// `digit_shift` and the other wording ("Now", a space separator).
+fn pair(digit_shift: u32) -> (Toy, Toy) {
+    let draft = Toy::new(Style {
         filler: NOW,
         separator: SP,
-        digit_shift: 0,
+        digit_shift,
     });
+    (Toy::new(TARGET), draft)
+}
+
+#[test]
+fn formatting_only_draft_gets_every_mismatch_labelled_unimportant() {
+    let (mut target, mut draft) = pair(0);
     let p = prompt(4, 2);
     let m = mine(
         "x",
@@ -43,12 +49,7 @@ fn formatting_only_draft_gets_every_mismatch_labelled_unimportant() {
 
 #[test]
 fn a_wrong_digit_is_important_and_the_search_continues_from_the_target() {
-    let mut target = Toy::new(TARGET);
-    let mut draft = Toy::new(Style {
-        filler: NOW,
-        separator: SP,
-        digit_shift: 3,
-    });
+    let (mut target, mut draft) = pair(3);
     let p = prompt(4, 2);
     let m = mine(
         "y",
@@ -105,12 +106,7 @@ fn a_wrong_digit_is_important_and_the_search_continues_from_the_target() {
 
 #[test]
 fn a_target_without_final_answer_gives_no_labels_and_budget_stops_early() {
-    let mut target = Toy::new(TARGET);
-    let mut draft = Toy::new(Style {
-        filler: NOW,
-        separator: SP,
-        digit_shift: 0,
-    });
+    let (mut target, mut draft) = pair(0);
     let no_answer = |_: &[u32]| Ok::<_, lowbit_judge::JudgeError>("no number".to_string());
     let p = prompt(1, 2);
     let m = mine(
