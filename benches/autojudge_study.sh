@@ -8,16 +8,18 @@
 #
 # Environment: LOWBIT (default target/debug/lowbit from `cargo build --profile test`; the
 # test profile is optimised), OUT (checkpoints/judge), N_TRAIN (30000 problems for the models),
-# N_MINE (300 training problems mined), N_TEST (200 held-out problems), WINDOW (8),
-# THRESHOLDS (unset: the head's validation quantiles). Time it on an otherwise idle machine.
+# N_MINE (2000 training problems mined; the doc's smaller head is N_MINE=300 OUT=…), N_TEST (500
+# held-out problems), WINDOWS ("8 16 4"), QUANTILES (the head's validation quantiles evaluated),
+# THRESHOLDS (explicit thresholds instead). Time it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOWBIT=${LOWBIT:-target/debug/lowbit}
 OUT=${OUT:-checkpoints/judge}
 N_TRAIN=${N_TRAIN:-30000}
-N_MINE=${N_MINE:-300}
-N_TEST=${N_TEST:-200}
-WINDOW=${WINDOW:-8}
+N_MINE=${N_MINE:-2000}
+N_TEST=${N_TEST:-500}
+WINDOWS=${WINDOWS:-8 16 4}
+QUANTILES=${QUANTILES:-0.2,0.4,0.6,0.64,0.68,0.72,0.76,0.8,0.96}
 [ -x "$LOWBIT" ] || cargo build --profile test -q --bin lowbit
 mkdir -p "$OUT" datasets/judge
 TRAIN=datasets/judge/train.jsonl
@@ -39,7 +41,9 @@ done
 [ -f "$OUT/feats.safetensors" ] || "$LOWBIT" judge features --target "$OUT/target" \
   --draft "$OUT/draft" --labels "$OUT/labels.jsonl" --out "$OUT/feats.safetensors"
 [ -f "$OUT/head/head.json" ] || "$LOWBIT" judge train --features "$OUT/feats.safetensors" --out "$OUT/head"
-ARGS=()
-[ -n "${THRESHOLDS:-}" ] && ARGS+=(--thresholds "$THRESHOLDS")
-"$LOWBIT" judge eval --target "$OUT/target" --draft "$OUT/draft" --head "$OUT/head" \
-  --data "$TEST" --limit "$N_TEST" --window "$WINDOW" --out "$OUT/results.jsonl" "${ARGS[@]}"
+ARGS=(--quantiles "$QUANTILES")
+[ -n "${THRESHOLDS:-}" ] && ARGS=(--thresholds "$THRESHOLDS")
+for w in $WINDOWS; do
+  "$LOWBIT" judge eval --target "$OUT/target" --draft "$OUT/draft" --head "$OUT/head" \
+    --data "$TEST" --limit "$N_TEST" --window "$w" --out "$OUT/eval-w$w/results.jsonl" "${ARGS[@]}"
+done

@@ -47,6 +47,9 @@ impl LogReg {
     }
 }
 
+/// θ with the objective and gradient there.
+type Evaluated = (Vec<f64>, f64, Vec<f64>);
+
 struct Problem<'a> {
     x: &'a [f64],
     y: &'a [bool],
@@ -54,7 +57,7 @@ struct Problem<'a> {
     c: f64,
     /// The last (θ, objective, gradient): argmin asks for the cost and the gradient at the same
     /// point separately, and one pass over the rows computes both.
-    last: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: RefCell<Option<Evaluated>>,
 }
 
 impl Problem<'_> {
