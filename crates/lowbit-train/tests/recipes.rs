@@ -31,6 +31,8 @@ fn every_required_recipe_loads() {
             "int8",
             "sparse-2of4",
             "tiny",
+            "judge-target",
+            "judge-draft",
         ] {
             let r = load_recipe(name, &recipes_dir(), &[]).unwrap_or_else(|e| panic!("{e}"));
             assert!(r.train.steps > 0 && !r.description.is_empty(), "{name}");
