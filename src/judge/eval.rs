@@ -3,9 +3,8 @@
 //! at each threshold and the top-K acceptance baseline, one jsonl line per (problem, mode,
 //! threshold), then the summary table and the accuracy / accepted-tokens plot.
 
-use super::models::{load_pair, progress};
+use super::models::{RunArgs, load_pair, progress};
 use super::report::{Line, summarise, write_plot};
-use crate::train_cmd::ProgressArg;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lowbit_judge::answer::{is_correct, parse_answer};
@@ -53,12 +52,9 @@ pub struct EvalArgs {
     /// Output jsonl; the summary goes beside it as `.summary.md` and the plot as `.png`/`.svg`.
     #[arg(long)]
     pub out: PathBuf,
-    /// `cpu`, `cuda[:N]` or `wgpu`.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Progress display.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub progress: ProgressArg,
+    /// Device and progress display.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// One decoding mode with its parameter.
@@ -90,7 +86,7 @@ impl Mode {
 
 /// Runs `lowbit judge eval`.
 pub fn run(a: EvalArgs) -> Result<()> {
-    let device = lowbit_train::device::parse_device(&a.device)?;
+    let device = lowbit_train::device::parse_device(&a.run.device)?;
     let mut problems = read_jsonl(&a.data)?;
     if let Some(n) = a.limit {
         problems.truncate(n);
@@ -124,7 +120,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         bail!("--topk 0: K must be at least 1");
     }
     modes.extend(a.topk.iter().map(|&k| Mode::TopK(k)));
-    let (bar, lines) = progress(a.progress, problems.len() as u64, "problems");
+    let (bar, lines) = progress(a.run.progress, problems.len() as u64, "problems");
     let mut out = Vec::new();
     for (k, p) in problems.iter().enumerate() {
         let prompt = pair.encode(&p.prompt())?;

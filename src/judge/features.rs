@@ -2,8 +2,7 @@
 //! both models' final hidden states at every mined mismatch (spec §6.2).
 
 use super::mine::read_done;
-use super::models::{load_pair, progress};
-use crate::train_cmd::ProgressArg;
+use super::models::{RunArgs, load_pair, progress};
 use anyhow::{Result, bail};
 use clap::Args;
 use lowbit_judge::features::Features;
@@ -25,17 +24,14 @@ pub struct FeaturesArgs {
     /// Output feature file (safetensors).
     #[arg(long)]
     pub out: PathBuf,
-    /// `cpu`, `cuda[:N]` or `wgpu`.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Progress display.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub progress: ProgressArg,
+    /// Device and progress display.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Runs `lowbit judge features`.
 pub fn run(a: FeaturesArgs) -> Result<()> {
-    let device = lowbit_train::device::parse_device(&a.device)?;
+    let device = lowbit_train::device::parse_device(&a.run.device)?;
     if !a.labels.is_file() {
         bail!(
             "--labels {}: no such file; run `lowbit judge mine` first",
@@ -53,7 +49,7 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
     let mut pair = load_pair(&a.target, &a.draft, &device)?;
     let vocab = pair.target.vocab_size();
     let mut f = Features::new(pair.draft.hidden_size(), pair.target.hidden_size());
-    let (bar, lines) = progress(a.progress, mined.len() as u64, "problems");
+    let (bar, lines) = progress(a.run.progress, mined.len() as u64, "problems");
     for (k, m) in mined.iter().enumerate() {
         if let Some(t) = m.tokens.iter().find(|&&t| t as usize >= vocab) {
             bail!(

@@ -2,8 +2,7 @@
 //! over every problem of F (resumable: problems already in `--out` are skipped, a torn last
 //! line is dropped).
 
-use super::models::{load_pair, progress};
-use crate::train_cmd::ProgressArg;
+use super::models::{RunArgs, load_pair, progress};
 use anyhow::{Context, Result};
 use clap::Args;
 use lowbit_judge::data::read_jsonl;
@@ -36,12 +35,9 @@ pub struct MineArgs {
     /// Seconds per problem before its search stops early.
     #[arg(long, default_value_t = 600.0)]
     pub time_budget_s: f64,
-    /// `cpu`, `cuda[:N]` or `wgpu`.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Progress display.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub progress: ProgressArg,
+    /// Device and progress display.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Reads the problems already mined; rewrites the file without a torn last line.
@@ -80,7 +76,7 @@ pub fn read_done(path: &Path) -> Result<Vec<Mined>> {
 
 /// Runs `lowbit judge mine`.
 pub fn run(a: MineArgs) -> Result<()> {
-    let device = lowbit_train::device::parse_device(&a.device)?;
+    let device = lowbit_train::device::parse_device(&a.run.device)?;
     let mut problems = read_jsonl(&a.data)?;
     if let Some(n) = a.limit {
         problems.truncate(n);
@@ -98,7 +94,7 @@ pub fn run(a: MineArgs) -> Result<()> {
         .append(true)
         .open(&a.out)
         .with_context(|| format!("cannot open {}", a.out.display()))?;
-    let (bar, lines) = progress(a.progress, problems.len() as u64, "problems");
+    let (bar, lines) = progress(a.run.progress, problems.len() as u64, "problems");
     let (mut n_mis, mut n_imp) = (0usize, 0usize);
     for (k, p) in problems.iter().enumerate() {
         bar.set_position(k as u64);

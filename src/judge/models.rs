@@ -37,6 +37,17 @@ impl Pair {
     }
 }
 
+/// The options every model-running `lowbit judge` command takes.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// `cpu`, `cuda[:N]` or `wgpu`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Progress display.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressArg,
+}
+
 /// Loads `target` and `draft`; they must share a vocabulary.
 pub fn load_pair(target: &Path, draft: &Path, device: &Device) -> Result<Pair> {
     let t = load_checkpoint(target, device)?;

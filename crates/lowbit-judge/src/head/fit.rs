@@ -33,7 +33,8 @@ pub struct HeadConfig {
     #[config(default = "official_c_grid()")]
     pub c_grid: Vec<f64>,
     /// L-BFGS iterations per fit. sklearn stops at 100 and may warn that it did not converge;
-    /// lowbit runs to the gradient tolerance, so the fit is the objective's minimiser.
+    /// lowbit runs to the gradient tolerance (or until f64 shows no progress), so the fit is the
+    /// objective's minimiser.
     #[config(default = 1000)]
     pub max_iter: u64,
     /// Gradient-norm tolerance of the 1/n-scaled objective.

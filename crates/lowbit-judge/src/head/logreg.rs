@@ -116,7 +116,8 @@ impl Gradient for Problem<'_> {
 
 /// Fits on standardised rows `x` (`rows × cols`, row-major) and labels `y`, from zero, for at
 /// most `max_iter` L-BFGS iterations (memory 10, sklearn's scipy default), stopping when the
-/// gradient's norm falls below `tol` (on the 1/n-scaled objective).
+/// gradient's norm falls below `tol` (on the 1/n-scaled objective) or the objective changes by
+/// less than 4 ulp between iterations.
 pub fn fit_logreg(
     x: &[f64],
     y: &[bool],
